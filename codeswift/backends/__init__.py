@@ -1,0 +1,1 @@
+"""Verifier backends: transformers (any device) and llama.cpp (CPU fast path)."""

@@ -1,0 +1,110 @@
+"""transformers backend: stock HF causal LMs, tree attention via a 4D mask + position ids."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from ..kvreuse import KVStore
+
+
+def _cache_nbytes(cache: DynamicCache) -> int:
+    return sum(l.keys.numel() * l.keys.element_size() * 2 for l in cache.layers
+               if getattr(l, "keys", None) is not None and l.keys.numel())
+
+
+def _cache_len(cache: DynamicCache) -> int:
+    return cache.get_seq_length()
+
+
+def crop_cache(cache: DynamicCache, length: int) -> None:
+    """Keep KV rows 0..length-1 in every layer."""
+    for layer in cache.layers:
+        layer.keys = layer.keys[:, :, :length]
+        layer.values = layer.values[:, :, :length]
+
+
+def select_cache(cache: DynamicCache, keep: torch.Tensor) -> None:
+    """Keep only KV rows `keep` (sorted positions) in every layer: compaction to the accepted path."""
+    for layer in cache.layers:
+        layer.keys = layer.keys.index_select(2, keep)
+        layer.values = layer.values.index_select(2, keep)
+
+
+class HFBackend:
+    """Verifier over a transformers model. One sequence at a time (batch 1)."""
+
+    name = "transformers"
+
+    def __init__(self, model, kv_store_bytes: int = 1 << 30, prefill_chunk: int = 2048):
+        self.model = model.eval()
+        self.device = str(model.device)
+        self.dtype = str(model.dtype).replace("torch.", "")
+        self.prefill_chunk = prefill_chunk
+        self.store = KVStore(kv_store_bytes, clone=copy.deepcopy)
+        self.cache: DynamicCache | None = None
+        self._min = torch.finfo(model.dtype).min
+
+    # -- stages -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def prefill(self, tokens: list[int], key: str | None = None) -> tuple[int, int]:
+        ids = np.asarray(tokens, np.int64)
+        taken = self.store.take(key, ids)
+        reused = 0
+        if taken is not None:
+            self.cache, reused = taken
+            reused = min(reused, len(ids) - 1)      # need >= 1 new token to get logits
+            crop_cache(self.cache, reused)
+        else:
+            self.cache = DynamicCache(config=self.model.config)
+        logits = None
+        for start in range(reused, len(ids), self.prefill_chunk):
+            chunk = torch.as_tensor(ids[start:start + self.prefill_chunk], device=self.model.device)
+            out = self.model(input_ids=chunk[None], past_key_values=self.cache, use_cache=True,
+                             logits_to_keep=1)
+            logits = out.logits[0, -1]               # [V]
+        return int(logits.argmax()), reused
+
+    @torch.inference_mode()
+    def verify(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        past = _cache_len(self.cache)
+        n = len(tokens)
+        dev = self.model.device
+        ids = torch.as_tensor(tokens, device=dev)[None]                        # [1, n]
+        pos = torch.as_tensor(past + depth, device=dev)[None]                  # [1, n]
+        kwargs = dict(input_ids=ids, position_ids=pos, past_key_values=self.cache, use_cache=True)
+        if n > 1 and not _is_chain(parents):
+            kwargs["attention_mask"] = self._tree_mask(parents, past)
+        logits = self.model(**kwargs).logits[0]                                # [n, V]
+        return logits.argmax(-1).cpu().numpy()
+
+    def commit(self, keep: np.ndarray | int) -> None:
+        if isinstance(keep, (int, np.integer)):
+            crop_cache(self.cache, int(keep))
+        else:
+            select_cache(self.cache, torch.as_tensor(keep, device=self.model.device))
+
+    def finish(self, tokens: list[int], key: str | None) -> None:
+        if self.cache is None:
+            return
+        n = _cache_len(self.cache)
+        if key is not None and n:
+            self.store.put(key, np.asarray(tokens[:n], np.int64), self.cache, _cache_nbytes(self.cache))
+        self.cache = None
+
+    # -- helpers ------------------------------------------------------------------------
+    def _tree_mask(self, parents: np.ndarray, past: int) -> torch.Tensor:
+        """Additive mask [1, 1, n, past + n]: every node sees the past and its own ancestors."""
+        from ..tree import ancestor_mask
+        n = len(parents)
+        allowed = np.ones((n, past + n), dtype=bool)
+        allowed[:, past:] = ancestor_mask(parents)
+        mask = torch.full((n, past + n), self._min, dtype=self.model.dtype)
+        mask[torch.as_tensor(allowed)] = 0.0
+        return mask.to(self.model.device)[None, None]
+
+
+def _is_chain(parents: np.ndarray) -> bool:
+    return bool(np.all(parents[1:] == np.arange(len(parents) - 1)))

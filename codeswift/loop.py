@@ -1,0 +1,141 @@
+"""The speculative decoding loop: prefill, then propose -> verify -> accept -> update.
+
+Greedy and lossless: every emitted token is the model's own argmax given the tokens before
+it, so the output equals plain greedy decoding (up to floating-point reassociation, see
+DESIGN.md). With no drafts, a step is exactly one autoregressive step.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .backends.base import Backend
+from .drafting import Drafter
+from .errors import CancelledError
+from .sources import DraftContext
+from .tree import TokenTree, greedy_accept, kv_keep_positions
+
+# Returns how many generated tokens to keep when a stop rule fires, else None.
+StopCheck = Callable[[list[int]], "int | None"]
+
+
+@dataclass
+class LoopStats:
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+    draft_ms: float = 0.0
+    verify_ms: float = 0.0
+    steps: int = 0
+    tree_nodes: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    accepted_draft_tokens: int = 0
+    per_source: dict = field(default_factory=dict)
+
+    def to_json(self, generated: int) -> dict:
+        return {
+            "prompt_tokens": self.prompt_tokens, "reused_prompt_tokens": self.reused_tokens,
+            "generated_tokens": generated, "steps": self.steps,
+            "accepted_per_step": round(generated / self.steps, 3) if self.steps else 0.0,
+            "mean_tree_nodes": round(self.tree_nodes / self.steps, 2) if self.steps else 0.0,
+            "prefill_ms": round(self.prefill_ms, 2), "decode_ms": round(self.decode_ms, 2),
+            "draft_ms": round(self.draft_ms, 2), "verify_ms": round(self.verify_ms, 2),
+            "time_s": round((self.prefill_ms + self.decode_ms) / 1000, 4),
+            "per_source": self.per_source,
+        }
+
+
+def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
+             drafter: Drafter | None = None, stop: StopCheck | None = None,
+             cache_key: str | None = None, ctx_info: dict | None = None,
+             is_cancelled: Callable[[], bool] | None = None) -> tuple[list[int], str, LoopStats]:
+    """Greedy generation of up to `max_new` tokens after `prompt`.
+
+    Returns (generated tokens without EOS, finish reason 'eos' | 'length' | 'stop', stats).
+    """
+    st = LoopStats(prompt_tokens=len(prompt))
+    t0 = time.perf_counter()
+    root, st.reused_tokens = backend.prefill(prompt, cache_key)
+    st.prefill_ms = (time.perf_counter() - t0) * 1000
+    tokens = list(prompt) + [root]                # the root is emitted but not yet in the KV
+    ctx = DraftContext(tokens=tokens, prompt_len=len(prompt), **(ctx_info or {}))
+    if drafter is not None:
+        drafter.reset(ctx)
+    t1 = time.perf_counter()
+    out, reason = [], None
+    try:
+        reason = _finished(tokens, len(prompt), max_new, eos, stop)
+        while reason is None:
+            if is_cancelled is not None and is_cancelled():
+                raise CancelledError("completion cancelled")
+            ctx.step = st.steps
+            tree = _propose(drafter, ctx, st)
+            argmax = _verify(backend, tree, st)
+            path, bonus = greedy_accept(tree, argmax)
+            _update(backend, drafter, ctx, tree, path, bonus, st)
+            reason = _finished(tokens, len(prompt), max_new, eos, stop)
+    finally:
+        st.decode_ms = (time.perf_counter() - t1) * 1000
+        backend.finish(tokens, cache_key)
+    out, reason = finalize(tokens[len(prompt):], max_new, eos, stop)
+    if drafter is not None:
+        st.per_source = {n: {"proposed": s.proposed, "accepted_tokens": s.hits,
+                             "rate": round(s.rate, 3)} for n, s in drafter.stats.items()}
+    return out, reason, st
+
+
+# -- stages -----------------------------------------------------------------------------
+def _propose(drafter: Drafter | None, ctx: DraftContext, st: LoopStats) -> TokenTree:
+    from .tree import chain_tree
+    t0 = time.perf_counter()
+    tree = drafter.propose(ctx) if drafter is not None else chain_tree(ctx.tokens[-1], [])
+    st.draft_ms += (time.perf_counter() - t0) * 1000
+    st.tree_nodes += len(tree)
+    return tree
+
+
+def _verify(backend: Backend, tree: TokenTree, st: LoopStats) -> np.ndarray:
+    t0 = time.perf_counter()
+    argmax = backend.verify(tree.tokens, tree.parents, tree.depth)      # [n] model's next token
+    st.verify_ms += (time.perf_counter() - t0) * 1000
+    st.steps += 1
+    return argmax
+
+
+def _update(backend: Backend, drafter: Drafter | None, ctx: DraftContext, tree: TokenTree,
+            path: list[int], bonus: int, st: LoopStats) -> None:
+    # KV now holds past + all tree nodes; keep past + the accepted path (root included).
+    past = len(ctx.tokens) - 1
+    backend.commit(kv_keep_positions(past, path))
+    accepted = [int(tree.tokens[i]) for i in path[1:]] + [bonus]
+    st.accepted_draft_tokens += len(path) - 1
+    if drafter is not None:
+        drafter.update(ctx, tree, path, accepted)
+    ctx.tokens.extend(accepted)                  # the bonus is the new root
+
+
+def _finished(tokens: list[int], prompt_len: int, max_new: int, eos: set[int],
+              stop: StopCheck | None) -> str | None:
+    out = tokens[prompt_len:]
+    if len(out) >= max_new or any(t in eos for t in out) or (stop is not None and stop(out) is not None):
+        return "done"
+    return None
+
+
+def finalize(out: list[int], max_new: int, eos: set[int], stop: StopCheck | None) -> tuple[list[int], str]:
+    """Cut generated tokens where token-by-token greedy decoding would have stopped.
+
+    A step may accept tokens past EOS, a stop rule or max_new; whichever comes first wins,
+    exactly as if the tokens had been produced one at a time.
+    """
+    out, reason = list(out[:max_new]), "length"
+    e = next((i for i, t in enumerate(out) if t in eos), None)
+    if e is not None:
+        out, reason = out[:e], "eos"
+    n = stop(out) if stop is not None else None
+    if n is not None:
+        out, reason = out[:n], "stop"
+    return out, reason
