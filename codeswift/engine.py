@@ -1,0 +1,131 @@
+"""The engine: request -> prompt -> speculative loop -> result. Knows nothing of editors.
+
+One engine owns one model. Completions are serialised (one KV cache, one sequence at a
+time); the prompt KV of each document survives between completions (see kvreuse.py).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .budget import CostCurve, flat_curve, load_or_measure
+from .drafting import DraftConfig, Drafter
+from .errors import BadInputError
+from .loop import generate
+from .prompt import PromptBudget, PromptBuilder
+from .sources import ContextSource, DraftSource
+from .stops import cut_text, make_stop
+from .timing import TimingPolicy
+from .types import CompletionRequest, CompletionResult
+
+ALL_SOURCES = ("context", "cache", "repo", "corpus")
+
+
+@dataclass
+class EngineConfig:
+    """Everything that configures an engine; parsed once by the CLI, LSP or HTTP layer."""
+    model: str = "qwen2.5-coder-0.5b"
+    device: str = "auto"
+    dtype: str = "auto"
+    backend: str = "auto"                     # auto | transformers | llamacpp
+    max_tokens: int = 64
+    sources: tuple[str, ...] = ALL_SOURCES
+    tree: bool = True                         # False: single-chain drafts (ablation)
+    timing: bool = True                       # retrieval-timing policy on/off (ablation)
+    kv_reuse: bool = True
+    kv_cache_mb: int = 1024
+    measure_cost: bool = True                 # measure the forward-cost curve (cached on disk)
+    repo_root: str | None = None              # repository to index for drafts and snippets
+    corpus_dir: str | None = None             # general corpus built by `codeswift corpus build`
+    prompt: PromptBudget | None = None
+    draft: DraftConfig = field(default_factory=DraftConfig)
+
+
+class Engine:
+    def __init__(self, model, tokenizer, config: EngineConfig | None = None, model_id: str = ""):
+        from .backends.hf import HFBackend
+        self.cfg = config or EngineConfig()
+        self.model, self.tokenizer = model, tokenizer
+        self.model_id = model_id or getattr(model.config, "_name_or_path", "model")
+        self.backend = HFBackend(model, kv_store_bytes=self.cfg.kv_cache_mb << 20)
+        self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device))
+        self.cost: CostCurve = (load_or_measure(self.backend, self.model_id, len(tokenizer))
+                                if self.cfg.measure_cost else flat_curve())
+        self.sources: list[DraftSource] = self._make_sources()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, config: EngineConfig) -> "Engine":
+        """Load the configured model (known name, folder, .gguf or HF id) and build the engine."""
+        from .models import load_model
+        model, tok, path = load_model(config.model, config.device, config.dtype)
+        return cls(model, tok, config, model_id=path)
+
+    # -- sources ------------------------------------------------------------------------
+    def _make_sources(self) -> list[DraftSource]:
+        wanted = set(self.cfg.sources)
+        srcs: list[DraftSource] = []
+        if "context" in wanted:
+            srcs.append(ContextSource())
+        if "cache" in wanted:
+            try:
+                from .pref_cache import PrefCache
+                srcs.append(PrefCache())
+            except ImportError:
+                pass
+        if "repo" in wanted and self.cfg.repo_root:
+            from datastore.repo_index import RepoIndex
+            from .retrieval_sources import RepoSource
+            self.repo_index = RepoIndex.open_or_build(self.cfg.repo_root, self.tokenizer, progress=False)
+            srcs.append(RepoSource(self.repo_index))
+        if "corpus" in wanted and self.cfg.corpus_dir:
+            from datastore.corpus import Corpus
+            from .retrieval_sources import CorpusSource
+            srcs.append(CorpusSource(Corpus.open(self.cfg.corpus_dir, self.tokenizer)))
+        return srcs
+
+    def source(self, name: str) -> DraftSource | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    # -- completion ---------------------------------------------------------------------
+    def complete(self, req: CompletionRequest) -> CompletionResult:
+        """Greedy completion at the cursor; identical to plain greedy decoding of the model."""
+        _validate(req)
+        with self._lock:
+            t0 = time.perf_counter()
+            prompt = self.prompts.build(req)
+            line_prefix = req.prefix.rsplit("\n", 1)[-1]
+            stop = make_stop(self.tokenizer, req.stop, line_prefix)
+            drafter = None
+            if req.speculative and self.sources:
+                drafter = Drafter(self.sources, self.cost,
+                                  DraftConfig(**{**self.cfg.draft.__dict__, "tree": self.cfg.tree}),
+                                  TimingPolicy(enabled=self.cfg.timing))
+            key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
+            try:
+                out, reason, st = generate(
+                    self.backend, prompt, req.max_tokens,
+                    self.prompts.stop_ids, drafter=drafter, stop=stop, cache_key=key,
+                    ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language},
+                    is_cancelled=req.is_cancelled)
+            finally:
+                if drafter is not None:
+                    drafter.close()
+            text = self.tokenizer.decode(out, skip_special_tokens=True)
+            if reason == "stop":
+                text = cut_text(text, req.stop, line_prefix)
+            stats = st.to_json(len(out))
+            stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+            est_ar = max(len(out) - 1, 0) * self.cost(1)
+            stats["est_speedup"] = round(est_ar / stats["decode_ms"], 3) if stats["decode_ms"] and self.cfg.measure_cost else None
+            return CompletionResult(text=text, tokens=out, finish_reason=reason, stats=stats)
+
+
+def _validate(req: CompletionRequest) -> None:
+    if not isinstance(req.prefix, str) or not isinstance(req.suffix, str):
+        raise BadInputError("prefix and suffix must be strings")
+    if not isinstance(req.max_tokens, int) or req.max_tokens < 1 or req.max_tokens > 4096:
+        raise BadInputError(f"max_tokens must be an integer in 1..4096, got {req.max_tokens!r}")
+    if req.stop not in ("none", "line", "block"):
+        raise BadInputError(f"stop must be none, line or block, got {req.stop!r}")

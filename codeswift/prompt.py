@@ -1,0 +1,142 @@
+"""Fill-in-the-middle prompts: templates per model family, token budget, stop tokens.
+
+The family is recognised from the tokenizer's special tokens, so a fine-tune keeps working.
+Prompts are assembled from token ids (special tokens are never parsed out of user text).
+The prefix is cut at line boundaries aligned to blocks of lines, so that while the user types
+the start of the prompt stays put and the KV cache of the prompt can be reused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .types import CompletionRequest
+
+
+@dataclass(frozen=True)
+class FimFamily:
+    name: str
+    prefix: str
+    suffix: str
+    middle: str
+    stops: tuple[str, ...]
+    file_sep: str | None = None        # separator for repository snippets, when the family has one
+    spaced: bool = False               # CodeLlama: "<PRE> prefix <SUF>suffix <MID>"
+
+
+FAMILIES = (
+    FimFamily("qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
+              ("<|endoftext|>", "<|file_sep|>", "<|fim_pad|>", "<|im_end|>", "<|fim_prefix|>",
+               "<|repo_name|>"), file_sep="<|file_sep|>"),
+    FimFamily("starcoder2", "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
+              ("<|endoftext|>", "<file_sep>", "<fim_prefix>"), file_sep="<file_sep>"),
+    FimFamily("deepseek-coder", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>",
+              ("<｜end▁of▁sentence｜>", "<|EOT|>", "<｜fim▁begin｜>")),
+    FimFamily("codellama", "<PRE>", "<SUF>", "<MID>", ("<EOT>", "</s>"), spaced=True),
+)
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """Token budget of the prompt; defaults are the CPU ones (GPU users can afford more)."""
+    prefix: int = 1024
+    suffix: int = 256
+    snippets: int = 512
+    align_lines: int = 32             # prefix start moves in steps of this many lines
+
+    @classmethod
+    def for_device(cls, device: str) -> "PromptBudget":
+        if device.startswith("cuda"):
+            return cls(prefix=4096, suffix=1024, snippets=2048)
+        return cls()
+
+
+def _vocab_id(tokenizer, tok: str) -> int | None:
+    i = tokenizer.convert_tokens_to_ids(tok)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    return None if i is None or (unk is not None and i == unk and tok != tokenizer.unk_token) else int(i)
+
+
+def detect_family(tokenizer) -> FimFamily | None:
+    """The FIM family whose three special tokens all exist in this tokenizer, else None."""
+    for fam in FAMILIES:
+        if all(_vocab_id(tokenizer, t) is not None for t in (fam.prefix, fam.suffix, fam.middle)):
+            return fam
+    return None
+
+
+def stop_token_ids(tokenizer, family: FimFamily | None) -> set[int]:
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    for t in family.stops if family else ():
+        i = _vocab_id(tokenizer, t)
+        if i is not None:
+            ids.add(i)
+    return ids
+
+
+class PromptBuilder:
+    def __init__(self, tokenizer, budget: PromptBudget | None = None):
+        self.tok = tokenizer
+        self.family = detect_family(tokenizer)
+        self.budget = budget or PromptBudget()
+        self.stop_ids = stop_token_ids(tokenizer, self.family)
+        self._encode_cached = lru_cache(maxsize=4096)(self._encode_raw)
+
+    def _encode_raw(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tok.encode(text, add_special_tokens=False))
+
+    def encode_lines(self, text: str) -> list[int]:
+        """Tokenise line by line (cached), so editing one line never retokenises the others."""
+        out: list[int] = []
+        for line in text.splitlines(keepends=True):
+            out.extend(self._encode_cached(line))
+        return out
+
+    def _special(self, tok: str) -> list[int]:
+        return [_vocab_id(self.tok, tok)]
+
+    def cut_prefix(self, prefix: str) -> list[int]:
+        """Prefix tokens within budget, dropping whole blocks of `align_lines` lines from the top."""
+        lines = prefix.splitlines(keepends=True)
+        start = 0
+        ids = self.encode_lines(prefix)
+        while len(ids) > self.budget.prefix and start < len(lines) - 1:
+            start = min(start + self.budget.align_lines, len(lines) - 1)
+            ids = self.encode_lines("".join(lines[start:]))
+        return ids[-self.budget.prefix:]
+
+    def cut_suffix(self, suffix: str) -> list[int]:
+        ids: list[int] = []
+        for line in suffix.splitlines(keepends=True):
+            line_ids = self._encode_cached(line)
+            if len(ids) + len(line_ids) > self.budget.suffix:
+                break
+            ids.extend(line_ids)
+        return ids
+
+    def snippet_ids(self, req: CompletionRequest) -> list[int]:
+        if not req.snippets or not self.family or not self.family.file_sep:
+            return []
+        ids: list[int] = []
+        sep = self._special(self.family.file_sep)
+        for sn in req.snippets:
+            part = sep + list(self._encode_cached(f"{sn.path}\n")) + self.encode_lines(sn.text)
+            if len(ids) + len(part) > self.budget.snippets:
+                break
+            ids.extend(part)
+        if ids and req.path:
+            ids += sep + list(self._encode_cached(f"{req.path}\n"))
+        return ids
+
+    def build(self, req: CompletionRequest) -> list[int]:
+        """Prompt token ids for a request (PSM order; plain prefix if the model has no FIM)."""
+        pre = self.cut_prefix(req.prefix)
+        fam = self.family
+        if fam is None:
+            return pre or [self.tok.eos_token_id or 0]
+        suf = self.cut_suffix(req.suffix)
+        if fam.spaced:
+            sp = list(self._encode_cached(" "))
+            return self._special(fam.prefix) + sp + pre + sp + self._special(fam.suffix) + suf + sp + self._special(fam.middle)
+        return (self.snippet_ids(req) + self._special(fam.prefix) + pre +
+                self._special(fam.suffix) + suf + self._special(fam.middle))
