@@ -1,0 +1,54 @@
+"""The CLI contract: JSON output, --no-speculation parity, one-line errors with exit 2."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+CODE = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n\ndef mul(a, b):\n"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "codeswift.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory):
+    p = tmp_path_factory.mktemp("cli") / "m.py"
+    p.write_text(CODE)
+    return p
+
+
+def test_complete_json_speculative_equals_plain(tiny_qwen, src):
+    a = run("complete", "--model", str(tiny_qwen), "--file", str(src), "--line", "7", "--col", "0",
+            "--max-tokens", "16", "--json", "--dtype", "float32")
+    b = run("complete", "--model", str(tiny_qwen), "--file", str(src), "--line", "7", "--col", "0",
+            "--max-tokens", "16", "--json", "--dtype", "float32", "--no-speculation")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    ja, jb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ja["tokens"] == jb["tokens"] and ja["text"] == jb["text"] and len(ja["tokens"]) == 16
+    assert {"steps", "accepted_per_step", "time_s"} <= set(ja["stats"])
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--file", "/nonexistent.py"], "file not found"),
+    (["--offset", "9999"], "out of range"),
+    (["--line", "99"], "out of range"),
+    (["--model", "no-such-model"], "unknown model"),
+])
+def test_bad_input_one_line_exit_2(tiny_qwen, src, args, msg):
+    base = {"--model": str(tiny_qwen), "--file": str(src)}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    r = run("complete", *[x for kv in base.items() for x in kv])
+    assert r.returncode == 2
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("codeswift: error:") and msg in lines[0]
+
+
+def test_corrupt_gguf_is_one_line_error(tmp_path, src):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 64)
+    r = run("complete", "--model", str(bad), "--file", str(src))
+    assert r.returncode == 2
+    assert [l for l in r.stderr.splitlines() if l.startswith("codeswift: error:")] and "GGUF" in r.stderr
