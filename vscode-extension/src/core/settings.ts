@@ -1,0 +1,124 @@
+/**
+ * Extension settings: reading them defensively, and turning them into what the server needs.
+ * Pure: no `vscode` import, so it runs under `node --test`.
+ */
+
+export interface Settings {
+  enable: boolean;
+  /** Path to the `codeswift` executable; '' = use pythonPath, else `codeswift` on PATH. */
+  serverPath: string;
+  /** Python interpreter that has codeswift installed; used when serverPath is ''. */
+  pythonPath: string;
+  model: string;
+  device: string;
+  maxTokens: number;
+  debounceMs: number;
+  languages: string[];
+  /** URL of a shared `codeswift serve`; '' = run the model inside the local server. */
+  serverUrl: string;
+  index: boolean;
+}
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  enable: true,
+  serverPath: '',
+  pythonPath: '',
+  model: 'qwen2.5-coder-0.5b',
+  device: 'auto',
+  maxTokens: 64,
+  debounceMs: 75,
+  languages: ['python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact',
+    'go', 'rust', 'java'],
+  serverUrl: '',
+  index: true,
+});
+
+export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
+
+export const DEVICES = ['auto', 'cuda', 'mps', 'cpu'];
+const MAX_TOKENS_LIMIT = 1024;
+const DEBOUNCE_LIMIT_MS = 5000;
+
+/** Reads one setting (`codeswift.<key>`); returns undefined when unset. */
+export type SettingReader = (key: keyof Settings) => unknown;
+
+export interface ReadResult {
+  settings: Settings;
+  /** One line per bad value that fell back to its default. */
+  warnings: string[];
+}
+
+type Check = (value: unknown) => boolean;
+
+const isString: Check = (v) => typeof v === 'string';
+const isBool: Check = (v) => typeof v === 'boolean';
+const intIn = (lo: number, hi: number): Check =>
+  (v) => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
+
+const CHECKS: Record<keyof Settings, [Check, string]> = {
+  enable: [isBool, 'true or false'],
+  serverPath: [isString, 'a path'],
+  pythonPath: [isString, 'a path'],
+  model: [(v) => isString(v) && (v as string).trim() !== '', 'a model name, folder or .gguf file'],
+  device: [(v) => isString(v) && DEVICES.includes(v as string), `one of ${DEVICES.join(', ')}`],
+  maxTokens: [intIn(1, MAX_TOKENS_LIMIT), `an integer from 1 to ${MAX_TOKENS_LIMIT}`],
+  debounceMs: [intIn(0, DEBOUNCE_LIMIT_MS), `an integer from 0 to ${DEBOUNCE_LIMIT_MS}`],
+  languages: [(v) => Array.isArray(v) && v.length > 0 &&
+    v.every((x) => isString(x) && x !== ''), 'a non-empty list of language ids'],
+  serverUrl: [(v) => isString(v) && (v === '' || /^https?:\/\/\S+$/.test(v as string)),
+    'an http(s) URL or ""'],
+  index: [isBool, 'true or false'],
+};
+
+/** Reads every setting; a missing value takes its default, a bad one its default plus a warning. */
+export function readSettings(get: SettingReader): ReadResult {
+  const settings = { ...DEFAULT_SETTINGS, languages: [...DEFAULT_SETTINGS.languages] } as Settings;
+  const warnings: string[] = [];
+  for (const key of SETTING_KEYS) {
+    const value = get(key);
+    if (value === undefined || value === null) continue;
+    const [ok, expected] = CHECKS[key];
+    if (ok(value)) {
+      (settings as unknown as Record<string, unknown>)[key] = typeof value === 'string' ? value.trim() : value;
+    } else {
+      warnings.push(`codeswift.${key}: expected ${expected}, got ${JSON.stringify(value)}; ` +
+        `using ${JSON.stringify(DEFAULT_SETTINGS[key])}`);
+    }
+  }
+  return { settings, warnings };
+}
+
+/** The `initializationOptions` of docs/protocol.md. */
+export interface InitializationOptions {
+  model: string;
+  device: string;
+  maxTokens: number;
+  debounceMs: number;
+  index: boolean;
+  serverUrl: string | null;
+}
+
+export function toInitializationOptions(s: Settings): InitializationOptions {
+  return {
+    model: s.model,
+    device: s.device,
+    maxTokens: s.maxTokens,
+    debounceMs: s.debounceMs,
+    index: s.index,
+    serverUrl: s.serverUrl === '' ? null : s.serverUrl,
+  };
+}
+
+export interface DocumentFilter { scheme: string; language?: string }
+
+/** Documents the server completes in: files and unsaved buffers of the chosen languages ('*' = all). */
+export function documentSelector(languages: string[]): DocumentFilter[] {
+  const schemes = ['file', 'untitled'];
+  if (languages.includes('*')) return schemes.map((scheme) => ({ scheme }));
+  return languages.flatMap((language) => schemes.map((scheme) => ({ scheme, language })));
+}
+
+/** Keys whose values differ; any change restarts the server (all of them shape its startup). */
+export function changedKeys(before: Settings, after: Settings): (keyof Settings)[] {
+  return SETTING_KEYS.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+}

@@ -1,0 +1,123 @@
+/** Entry point: reads settings, runs one server session at a time, wires commands and UI. */
+import * as os from 'node:os';
+import * as vscode from 'vscode';
+import type { Diagnosis } from './core/errors';
+import { serverLaunch } from './core/launch';
+import { changedKeys, readSettings, type Settings } from './core/settings';
+import { clientStateView, parseStatus, type Status, statsReport, statusView } from './core/status';
+import { CompletionFeedback } from './feedback';
+import { ServerSession } from './server';
+import { runInTerminal, showFailure, showMenu, StatusBar } from './ui';
+
+let stopCurrent: (() => Promise<void>) | undefined;
+
+function currentSettings(log: vscode.LogOutputChannel): Settings {
+  const config = vscode.workspace.getConfiguration('codeswift');
+  const { settings, warnings } = readSettings((key) => config.get(key));
+  for (const w of warnings) log.warn(w);
+  if (warnings.length > 0) void vscode.window.showWarningMessage(`codeswift: ${warnings.join('; ')}`);
+  return settings;
+}
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('codeswift', { log: true });
+  const statusBar = new StatusBar();
+  let session: ServerSession | undefined;
+  let settings = currentSettings(log);
+  let lastStatus: Status | undefined;
+  let diagnosis: Diagnosis | undefined;
+  let shownErrorMessage = '';
+  const feedback = new CompletionFeedback((method, params) => session?.notify(method, params));
+
+  const onStatus = (status: Status) => {
+    lastStatus = status;
+    statusBar.show(statusView(status));
+    if (status.state !== 'error') return;
+    // An error status (e.g. the model failed to load) gets the same diagnosis as a failed start.
+    if (status.message !== shownErrorMessage && session !== undefined) {
+      shownErrorMessage = status.message;
+      diagnosis = session.diagnoseStatus(status.message);
+      void showFailure(diagnosis, log);
+    }
+  };
+  const onFailure = (d: Diagnosis) => {
+    diagnosis = d;
+    statusBar.show(clientStateView('failed', d.fixCommand !== undefined ? `${d.message}\nFix: ${d.fixCommand}` : d.message));
+    void showFailure(d, log);
+  };
+
+  // Sessions start and stop strictly one after another, however fast settings change.
+  let queue: Promise<void> = Promise.resolve();
+  const restart = (): Promise<void> => {
+    queue = queue.then(async () => {
+      await session?.stop();
+      session = undefined;
+      lastStatus = undefined;
+      diagnosis = undefined;
+      shownErrorMessage = '';
+      if (!settings.enable) {
+        statusBar.show(clientStateView('disabled'));
+        return;
+      }
+      statusBar.show(clientStateView('starting'));
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+      const launch = serverLaunch(settings, { home: os.homedir(), workspaceFolder: folder });
+      session = new ServerSession(settings, launch, folder, log,
+        { onStatus, onFailure, middleware: feedback.middleware });
+      await session.start();
+    }).catch((err) => log.error(`Restarting the server: ${String(err)}`));
+    return queue;
+  };
+  stopCurrent = async () => { await queue; await session?.stop(); };
+
+  const command = (id: string, fn: (...args: unknown[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  command('codeswift.accepted', (uri, id) => feedback.accepted(uri, id));
+  command('codeswift.menu', () => showMenu(settings.enable, diagnosis));
+  command('codeswift.showLog', () => log.show());
+  command('codeswift.restart', () => restart());
+  command('codeswift.runFix', (cmd) => { if (typeof cmd === 'string') runInTerminal(cmd); });
+  command('codeswift.toggle', async () => {
+    const config = vscode.workspace.getConfiguration('codeswift');
+    const inWorkspace = config.inspect('enable')?.workspaceValue !== undefined;
+    await config.update('enable', !settings.enable,
+      inWorkspace ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
+  });
+  command('codeswift.reindex', async () => {
+    try {
+      if (session === undefined) throw new Error('codeswift is disabled');
+      await session.request('codeswift/reindex');
+      void vscode.window.showInformationMessage('codeswift: re-indexing the workspace');
+    } catch (err) {
+      void vscode.window.showErrorMessage(`codeswift: cannot re-index: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  command('codeswift.showStats', async () => {
+    let status = lastStatus;
+    if (session?.running) status = parseStatus(await session.request('codeswift/status').catch(() => undefined)) ?? status;
+    if (status === undefined) {
+      void vscode.window.showInformationMessage('codeswift: no stats yet — the server is not running.');
+      return;
+    }
+    const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: statsReport(status) });
+    await vscode.window.showTextDocument(doc, { preview: true });
+  });
+
+  context.subscriptions.push(log, statusBar, feedback,
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('codeswift')) return;
+      const next = currentSettings(log);
+      const changed = changedKeys(settings, next);
+      settings = next;
+      if (changed.length === 0) return;
+      log.info(`Settings changed (${changed.join(', ')}); restarting the server`);
+      void restart();
+    }));
+
+  void restart();
+}
+
+export async function deactivate(): Promise<void> {
+  await stopCurrent?.();
+}

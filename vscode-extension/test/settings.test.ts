@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  changedKeys, DEFAULT_SETTINGS, documentSelector, readSettings, type Settings, toInitializationOptions,
+} from '../src/core/settings';
+
+const reader = (values: Record<string, unknown>) => (key: keyof Settings) => values[key];
+
+test('unset settings take the documented defaults', () => {
+  const { settings, warnings } = readSettings(reader({}));
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(toInitializationOptions(settings), {
+    model: 'qwen2.5-coder-0.5b', device: 'auto', maxTokens: 64, debounceMs: 75, index: true, serverUrl: null,
+  });
+});
+
+test('set values reach initializationOptions, strings trimmed', () => {
+  const { settings, warnings } = readSettings(reader({
+    model: ' /tmp/tiny ', device: 'cpu', maxTokens: 16, debounceMs: 0, index: false,
+    serverUrl: 'http://gpu-box:8000',
+  }));
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(toInitializationOptions(settings), {
+    model: '/tmp/tiny', device: 'cpu', maxTokens: 16, debounceMs: 0, index: false,
+    serverUrl: 'http://gpu-box:8000',
+  });
+});
+
+test('bad values fall back to defaults with one warning each', () => {
+  const { settings, warnings } = readSettings(reader({
+    device: 'tpu', maxTokens: 2.5, debounceMs: -1, languages: [], serverUrl: 'gpu-box', enable: 'yes', model: '  ',
+  }));
+  assert.equal(settings.device, 'auto');
+  assert.equal(settings.maxTokens, 64);
+  assert.equal(settings.debounceMs, 75);
+  assert.deepEqual(settings.languages, DEFAULT_SETTINGS.languages);
+  assert.equal(settings.serverUrl, '');
+  assert.equal(settings.enable, true);
+  assert.equal(settings.model, 'qwen2.5-coder-0.5b');
+  assert.deepEqual(warnings, [
+    'codeswift.enable: expected true or false, got "yes"; using true',
+    'codeswift.model: expected a model name, folder or .gguf file, got "  "; using "qwen2.5-coder-0.5b"',
+    'codeswift.device: expected one of auto, cuda, mps, cpu, got "tpu"; using "auto"',
+    'codeswift.maxTokens: expected an integer from 1 to 1024, got 2.5; using 64',
+    'codeswift.debounceMs: expected an integer from 0 to 5000, got -1; using 75',
+    'codeswift.languages: expected a non-empty list of language ids, got []; using ' +
+      '["python","javascript","javascriptreact","typescript","typescriptreact","go","rust","java"]',
+    'codeswift.serverUrl: expected an http(s) URL or "", got "gpu-box"; using ""',
+  ]);
+});
+
+test('readSettings does not share the default languages array', () => {
+  const { settings } = readSettings(reader({}));
+  settings.languages.push('cobol');
+  assert.equal(DEFAULT_SETTINGS.languages.includes('cobol'), false);
+});
+
+test('document selector covers files and untitled buffers per language', () => {
+  assert.deepEqual(documentSelector(['python', 'go']), [
+    { scheme: 'file', language: 'python' }, { scheme: 'untitled', language: 'python' },
+    { scheme: 'file', language: 'go' }, { scheme: 'untitled', language: 'go' },
+  ]);
+  assert.deepEqual(documentSelector(['python', '*']), [{ scheme: 'file' }, { scheme: 'untitled' }]);
+});
+
+test('changedKeys lists exactly the keys that differ', () => {
+  const a = readSettings(reader({})).settings;
+  const b = readSettings(reader({ model: '/tmp/tiny', languages: ['python'] })).settings;
+  assert.deepEqual(changedKeys(a, a), []);
+  assert.deepEqual(changedKeys(a, b), ['model', 'languages']);
+});
