@@ -1,0 +1,1 @@
+"""Everything codeswift stores and searches: repository index, general corpus, suffix index."""
