@@ -58,11 +58,10 @@ export async function showFailure(d: Diagnosis, log: vscode.LogOutputChannel): P
   log.error(d.message);
   if (d.fixCommand !== undefined) log.error(`To fix it, run: ${d.fixCommand}`);
   const RUN = 'Run in terminal', COPY = 'Copy command', SETTINGS = 'Open settings', LOG = 'Open log', RESTART = 'Restart';
-  const actions = [
-    ...(d.fixCommand !== undefined ? [RUN, COPY] : []),
-    ...(d.setting !== undefined ? [SETTINGS] : []),
-    LOG, RESTART,
-  ];
+  // Three buttons at most: more get truncated in the notification.
+  const actions = d.fixCommand !== undefined
+    ? [RUN, COPY, d.setting !== undefined ? SETTINGS : LOG]
+    : [...(d.setting !== undefined ? [SETTINGS] : []), LOG, RESTART];
   const text = d.fixCommand !== undefined ? `${d.message} To fix it, run: ${d.fixCommand}` : d.message;
   const pick = await vscode.window.showErrorMessage(text, ...actions);
   if (pick === RUN) runInTerminal(d.fixCommand!);

@@ -83,6 +83,30 @@ test('the server\'s own pull command is used verbatim, with the configured execu
   });
 });
 
+test('the CLI\'s "not pulled yet" error yields its own pull command', () => {
+  const out = "codeswift: error: model 'qwen2.5-coder-1.5b' is not pulled yet: run `codeswift models pull qwen2.5-coder-1.5b`";
+  assert.deepEqual(diagnose(onPath, settings({ model: 'qwen2.5-coder-1.5b' }), { exitCode: 2, output: out }), {
+    kind: 'modelMissing', fixCommand: 'codeswift models pull qwen2.5-coder-1.5b', setting: 'codeswift.model',
+    message: `Model qwen2.5-coder-1.5b is not available: ${out}`,
+  });
+});
+
+test('an unknown model name gets no pull command', () => {
+  const out = "codeswift: error: unknown model 'qwen9': give a known name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), " +
+    'a model folder, a .gguf file or a Hugging Face id (owner/name)';
+  assert.deepEqual(diagnose(onPath, settings({ model: 'qwen9' }), { exitCode: 2, output: out }), {
+    kind: 'modelMissing', setting: 'codeswift.model', message: `Model qwen9 (codeswift.model) is unknown: ${out}`,
+  });
+});
+
+test('a missing .gguf file points at the setting', () => {
+  const out = 'codeswift: error: GGUF file not found: /m/q.gguf';
+  assert.deepEqual(diagnose(onPath, settings({ model: '/m/q.gguf' }), { exitCode: 2, output: out }), {
+    kind: 'modelMissing', setting: 'codeswift.model',
+    message: `Model /m/q.gguf (codeswift.model) could not be loaded: ${out}`,
+  });
+});
+
 test('a model folder that fails to load gets no pull command', () => {
   const out = 'ModelLoadError: /tmp/nope: no config.json';
   assert.deepEqual(diagnose(onPath, settings({ model: '/tmp/nope' }), { exitCode: 1, output: out }), {

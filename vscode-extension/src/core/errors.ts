@@ -25,7 +25,8 @@ export interface Diagnosis {
   setting?: string;
 }
 
-const MODEL_ERROR = /ModelLoadError|model\b.*\bnot found|no such model|unknown model|could not (load|find) model/i;
+const MODEL_ERROR = new RegExp(['ModelLoadError', 'model\\b.*\\bnot (found|pulled)', 'unknown model',
+  'cannot load (model|tokenizer)', 'GGUF file not found', 'not a model folder'].join('|'), 'i');
 const PULL_COMMAND = /codeswift models pull [^\s`'"]+/;
 const NO_MODULE = /No module named '?([\w.]+)'?/;
 const MAX_DETAIL = 200;
@@ -70,6 +71,10 @@ function modelMissing(launch: Launch, settings: Settings, output: string): Diagn
     const cmd = suggested[0].replace(/^codeswift/, codeswiftCommand(launch));
     return { kind: 'modelMissing', fixCommand: cmd, setting: 'codeswift.model',
       message: `Model ${settings.model} is not available: ${lastLine(output)}` };
+  }
+  if (/unknown model/i.test(output)) {
+    return { kind: 'modelMissing', setting: 'codeswift.model',
+      message: `Model ${settings.model} (codeswift.model) is unknown: ${lastLine(output)}` };
   }
   if (isModelPath(settings.model)) {
     return { kind: 'modelMissing', setting: 'codeswift.model',

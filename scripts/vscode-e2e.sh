@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End-to-end test of the VS Code extension in a real VS Code, offline:
+# code-server 4.100.3 (VS Code 1.100.3) + the built .vsix + headless Debian Chromium driven by
+# playwright-core. Two scenarios:
+#   error  codeswift.serverPath points nowhere -> status bar "codeswift: error" and a
+#          notification with the fix command `pip install codeswift`
+#   ghost  the real `codeswift lsp` with a tiny random model -> ghost text appears while typing,
+#          Tab inserts it, the status bar shows the speed of the last completion
+# Usage: scripts/vscode-e2e.sh [error|ghost|all]   (default: all)
+# Slow (first run installs and compiles code-server's native modules, ~3 min on 2 cores);
+# not part of CI. Needs: node 20, apt packages chromium ripgrep libkrb5-dev build-essential.
+# Env: CODESWIFT_E2E_CACHE (code-server install, default ~/.cache/codeswift-e2e),
+#      CODESWIFT_BIN (default .venv/bin/codeswift), CODESWIFT_E2E_MODEL (default: a tiny model
+#      made with codeswift.testing.make_tiny_model), CODESWIFT_E2E_KEEP=1 keeps the temp dir.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+EXT=$ROOT/vscode-extension
+CACHE=${CODESWIFT_E2E_CACHE:-$HOME/.cache/codeswift-e2e}
+CODESWIFT=${CODESWIFT_BIN:-$ROOT/.venv/bin/codeswift}
+PYTHON=$(dirname "$CODESWIFT")/python
+SCENARIOS=${1:-all}
+[ "$SCENARIOS" = all ] && SCENARIOS="error ghost"
+CODE_SERVER_VERSION=4.100.3
+PLAYWRIGHT_VERSION=1.65.1
+NODE_GYP=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
+
+log() { printf '\n== %s\n' "$*"; }
+
+check_tools() {
+  local missing=()
+  for tool in chromium rg g++ make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [ -f /usr/include/krb5.h ] || [ -f /usr/include/gssapi/gssapi.h ] || missing+=(libkrb5-dev)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "missing: ${missing[*]}; run: apt-get install -y chromium ripgrep libkrb5-dev build-essential" >&2
+    exit 1
+  fi
+  [ "$(node -p 'process.versions.node.split(".")[0]')" = 20 ] || { echo "code-server $CODE_SERVER_VERSION needs node 20" >&2; exit 1; }
+}
+
+# code-server's postinstall downloads ripgrep and refuses to run as root, so do its steps by hand:
+# install without scripts, compile the native modules against the local node headers, use /usr/bin/rg.
+gyp_rebuild() {
+  local dir=$1; shift
+  (cd "$dir" && node "$NODE_GYP" rebuild --nodedir=/usr -j 2 "$@" >"$dir/gyp.log" 2>&1) || { tail -20 "$dir/gyp.log"; exit 1; }
+}
+
+install_code_server() {
+  local marker=$CACHE/.installed-$CODE_SERVER_VERSION-$PLAYWRIGHT_VERSION
+  [ -f "$marker" ] && return 0
+  log "installing code-server $CODE_SERVER_VERSION and playwright-core $PLAYWRIGHT_VERSION into $CACHE"
+  rm -rf "$CACHE" && mkdir -p "$CACHE"
+  echo '{"private": true}' >"$CACHE/package.json"
+  (cd "$CACHE" && npm install --ignore-scripts --no-audit --no-fund \
+    "code-server@$CODE_SERVER_VERSION" "playwright-core@$PLAYWRIGHT_VERSION")
+  local cs=$CACHE/node_modules/code-server vs=$CACHE/node_modules/code-server/lib/vscode
+  # argon2 (code-server's password hashing) normally comes from node-pre-gyp.
+  gyp_rebuild "$CACHE/node_modules/argon2" --module_name=argon2 --module_path=lib/binding/napi-v3 --napi_build_version=3
+  mkdir -p "$CACHE/node_modules/argon2/lib/binding/napi-v3"
+  cp "$CACHE/node_modules/argon2/build/Release/argon2.node" "$CACHE/node_modules/argon2/lib/binding/napi-v3/"
+  (cd "$vs" && npm install --omit=dev --ignore-scripts --no-audit --no-fund)
+  (cd "$vs/extensions" && npm install --omit=dev --ignore-scripts --no-audit --no-fund)
+  for m in native-watchdog @vscode/spdlog node-pty kerberos @parcel/watcher; do
+    echo "compiling $m"; gyp_rebuild "$vs/node_modules/$m"
+  done
+  mkdir -p "$vs/node_modules/@vscode/ripgrep/bin"
+  ln -sf /usr/bin/rg "$vs/node_modules/@vscode/ripgrep/bin/rg"
+  ln -sfn node_modules "$vs/node_modules.asar"
+  ln -sf code-linux.sh "$vs/bin/remote-cli/code-server"
+  ln -sf browser-linux.sh "$vs/bin/helpers/browser.sh"
+  node "$cs/out/node/entry.js" --version
+  touch "$marker"
+}
+
+build_vsix() {
+  log "building the extension"
+  (cd "$EXT" && { [ -d node_modules ] || npm ci; } && npm run package)
+}
+
+tiny_model() {
+  if [ -n "${CODESWIFT_E2E_MODEL:-}" ]; then echo "$CODESWIFT_E2E_MODEL"; return; fi
+  local dir=$CACHE/tiny-qwen2
+  if [ ! -f "$dir/config.json" ]; then
+    "$PYTHON" -c "from codeswift.testing import make_tiny_model; make_tiny_model('$dir', 'qwen2')" >&2
+  fi
+  echo "$dir"
+}
+
+CS_PID=
+TMP=
+cleanup() {
+  if [ -n "$CS_PID" ]; then kill "$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; fi
+  if [ -n "$TMP" ] && [ -z "${CODESWIFT_E2E_KEEP:-}" ]; then rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+# run_scenario NAME SETTINGS_JSON SCREENSHOT: a fresh workspace, VS Code profile and browser each.
+run_scenario() {
+  local name=$1 settings=$2 screenshot=$3 port=$((20000 + RANDOM % 20000))
+  local dir=$TMP/$name
+  mkdir -p "$dir/User" "$dir/extensions" "$dir/workspace/.vscode"
+  cp -r "$EXT/e2e/fixture/." "$dir/workspace/"
+  echo "$settings" >"$dir/workspace/.vscode/settings.json"
+  cat >"$dir/User/settings.json" <<'EOF'
+{
+  "workbench.startupEditor": "none",
+  "workbench.tips.enabled": false,
+  "workbench.welcomePage.walkthroughs.openOnInstall": false,
+  "security.workspace.trust.enabled": false,
+  "telemetry.telemetryLevel": "off",
+  "update.mode": "none",
+  "extensions.autoUpdate": false,
+  "extensions.autoCheckUpdates": false,
+  "editor.inlineSuggest.enabled": true,
+  "editor.quickSuggestions": { "other": false, "comments": false, "strings": false },
+  "editor.suggestOnTriggerCharacters": false,
+  "chat.commandCenter.enabled": false
+}
+EOF
+  local cs=(node "$CACHE/node_modules/code-server/out/node/entry.js" --config "$dir/config.yaml"
+    --user-data-dir "$dir" --extensions-dir "$dir/extensions")
+  log "[$name] installing codeswift.vsix into code-server"
+  "${cs[@]}" --install-extension "$EXT/codeswift.vsix"
+  log "[$name] starting code-server on port $port"
+  "${cs[@]}" --auth none --bind-addr "127.0.0.1:$port" --disable-telemetry --disable-update-check \
+    --disable-workspace-trust --disable-getting-started-override "$dir/workspace" >"$dir/code-server.log" 2>&1 &
+  CS_PID=$!
+  for _ in $(seq 60); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  log "[$name] driving VS Code in headless chromium"
+  local rc=0
+  NODE_PATH=$CACHE/node_modules node "$EXT/e2e/drive.cjs" --scenario "$name" \
+    --url "http://127.0.0.1:$port/?folder=$dir/workspace" --file hello.py \
+    --screenshot "$screenshot" --profile "$dir/chromium" || rc=$?
+  kill "$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; CS_PID=
+  if [ $rc -ne 0 ]; then
+    echo "--- code-server log (tail)"; tail -30 "$dir/code-server.log"
+    echo "--- extension host logs"
+    find "$dir/logs" -name '*codeswift*' -exec tail -40 {} \; 2>/dev/null || true
+    return $rc
+  fi
+}
+
+check_tools
+install_code_server
+build_vsix
+TMP=$(mktemp -d /tmp/codeswift-e2e.XXXXXX)
+for scenario in $SCENARIOS; do
+  case $scenario in
+    error)
+      run_scenario error '{"codeswift.serverPath": "/nonexistent/bin/codeswift"}' "$EXT/e2e/screenshot-error.png" ;;
+    ghost)
+      [ -x "$CODESWIFT" ] || { echo "$CODESWIFT not found: pip install -e $ROOT" >&2; exit 1; }
+      "$CODESWIFT" lsp --help >/dev/null || { echo "'codeswift lsp' is not available yet" >&2; exit 1; }
+      model=$(tiny_model)
+      run_scenario ghost "{\"codeswift.serverPath\": \"$CODESWIFT\", \"codeswift.model\": \"$model\",
+        \"codeswift.device\": \"cpu\", \"codeswift.maxTokens\": 16, \"codeswift.languages\": [\"python\"]}" "$EXT/e2e/screenshot.png" ;;
+    *) echo "unknown scenario $scenario (error|ghost|all)" >&2; exit 2 ;;
+  esac
+done
+log "e2e passed: $SCENARIOS"
