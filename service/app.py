@@ -1,0 +1,225 @@
+"""The HTTP service: one engine shared by many editors, behind three completion dialects.
+
+Routes are glue: parse the dialect (schemas), convert (convert), run through the queue
+(scheduler), convert back. Every error leaves as {"error": {"message", "type"}}.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from codeswift.errors import BadInputError, CancelledError
+from codeswift.types import CompletionRequest, CompletionResult
+
+from . import convert
+from .guard import Guard, error_response
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .repos import PathRejected, RepoPathError, RepoRegistry, repo_snippets
+from .scheduler import QueueFull, Scheduler
+from .schemas import InfillCompletion, NativeCompletion, OpenAICompletion, RepoRegistration
+
+log = logging.getLogger("codeswift.service")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """HTTP-side settings, parsed once by `codeswift serve` (or built by tests)."""
+    token: str | None = None
+    roots: tuple[str, ...] = ()
+    queue_size: int = 16
+    max_body_bytes: int = 2 * 1024 * 1024
+    default_max_tokens: int = 64
+    model_name: str = ""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its completion was answered."""
+
+
+class Service:
+    """What the routes share: the engine behind its queue, metrics, registered repositories."""
+
+    def __init__(self, engine, config: ServiceConfig):
+        self.engine, self.config = engine, config
+        self.model = config.model_name or Path(str(getattr(engine, "model_id", "codeswift"))).name
+        self.scheduler = Scheduler(engine, config.queue_size)
+        self.metrics = Metrics(self.scheduler.depth)
+        self.repos = RepoRegistry(config.roots)
+
+    async def complete(self, request: Request, req: CompletionRequest,
+                       repo_id: str | None = None) -> CompletionResult:
+        """Queue `req`; a client disconnect while queued or running cancels it."""
+        if repo_id is not None:
+            repo = self.repos.get(repo_id)
+            if repo is None:
+                raise BadInputError(f"unknown repo_id {repo_id!r} (register it with POST /v1/codeswift/repos)")
+            req.snippets = req.snippets + await asyncio.to_thread(repo_snippets, repo, req)
+        job = asyncio.ensure_future(self.scheduler.complete(req, threading.Event()))
+        gone = asyncio.ensure_future(_disconnected(request.receive))
+        try:
+            done, _ = await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:                      # the handler itself is cancelled (shutdown)
+            gone.cancel()
+            job.cancel()
+            raise
+        gone.cancel()
+        if job not in done:
+            job.cancel()                           # drops it from the queue or stops the engine
+            self.metrics.cancelled.inc()
+            raise ClientGone()
+        try:
+            result = job.result()
+        except CancelledError:
+            self.metrics.cancelled.inc()
+            raise
+        self.metrics.observe_result(result)
+        return result
+
+
+async def _disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _sse(events: list[tuple[str | None, Any]]) -> EventSourceResponse:
+    """The final text as a few server-sent events (the engine does not stream tokens)."""
+    async def gen():
+        for name, data in events:
+            text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+            yield ServerSentEvent(data=text, event=name, sep="\n")
+    return EventSourceResponse(gen(), sep="\n")
+
+
+def create_app(engine, config: ServiceConfig | None = None) -> FastAPI:
+    """The FastAPI app around a loaded engine (anything with `complete(CompletionRequest)`)."""
+    config = config or ServiceConfig()
+    svc = Service(engine, config)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        svc.scheduler.close()
+
+    app = FastAPI(title="codeswift", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.service = svc
+    _install_error_handlers(app)
+
+    @app.get("/health")
+    async def health() -> dict:
+        """Liveness; the only route that needs no token."""
+        return {"status": "ok", "model": svc.model}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/codeswift/complete")
+    async def native_complete(body: NativeCompletion, request: Request):
+        """codeswift's own shape: the LSP server's `serverUrl` mode calls this."""
+        req = convert.native_request(body, config.default_max_tokens)
+        result = await svc.complete(request, req, body.repo_id)
+        if body.stream:
+            return _sse([("chunk", {"text": c}) for c in convert.chunks(result.text) if c]
+                        + [("done", result.to_json())])
+        return result.to_json()
+
+    @app.post("/infill")
+    async def infill(body: InfillCompletion, request: Request):
+        """llama.cpp server's /infill (llama.vscode, llama.vim)."""
+        req, rules = convert.infill_request(body, config.default_max_tokens)
+        if req.max_tokens == 0:
+            out = convert.infill_empty(svc.model)
+            return _sse([(None, out)]) if body.stream else out
+        result = await svc.complete(request, req)
+        cut = convert.apply_rules(result, rules)
+        if body.stream:
+            return _sse([(None, c) for c in convert.infill_chunks(result, cut, svc.model, body.response_fields)])
+        return convert.infill_response(result, cut, svc.model, body.response_fields)
+
+    @app.post("/v1/completions")
+    async def openai_completions(body: OpenAICompletion, request: Request):
+        """OpenAI legacy completions (Continue's `openai` provider for autocomplete)."""
+        req, rules = convert.openai_request(body, config.default_max_tokens)
+        result = await svc.complete(request, req)
+        cut = convert.apply_rules(result, rules)
+        if body.stream:
+            return _sse([(None, c) for c in convert.openai_chunks(result, cut, body, svc.model, req)]
+                        + [(None, "[DONE]")])
+        return convert.openai_response(result, cut, body, svc.model, req)
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        """OpenAI model list: the one loaded model."""
+        return {"object": "list", "data": [{"id": svc.model, "object": "model", "owned_by": "codeswift"}]}
+
+    @app.post("/v1/codeswift/repos")
+    async def register_repo(body: RepoRegistration) -> dict:
+        """Register (and index, when the datastore is installed) a folder under --root."""
+        repo = await asyncio.to_thread(svc.repos.register, body.path, getattr(engine, "tokenizer", None))
+        return repo.to_json()
+
+    @app.get("/v1/codeswift/repos")
+    async def list_repos() -> dict:
+        """Registered repositories."""
+        return {"roots": [str(r) for r in svc.repos.roots], "repos": [r.to_json() for r in svc.repos.all()]}
+
+    paths = {r.path for r in app.routes}
+    app.add_middleware(Guard, token=config.token, max_body=config.max_body_bytes,
+                       metrics=svc.metrics, endpoints=lambda: paths)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def on(exc_type, status: int, kind: str, headers: dict | None = None):
+        async def handler(_request: Request, exc: Exception) -> JSONResponse:
+            return error_response(status, str(exc) or kind, kind, headers)
+        app.add_exception_handler(exc_type, handler)
+
+    on(QueueFull, 429, "queue_full", {"Retry-After": "1"})
+    on(BadInputError, 400, "invalid_request_error")
+    on(convert.FieldError, 422, "invalid_request_error")
+    on(RepoPathError, 400, "invalid_request_error")
+    on(PathRejected, 403, "forbidden")
+    on(CancelledError, 503, "cancelled")
+
+    @app.exception_handler(ClientGone)
+    async def client_gone(_request: Request, _exc: ClientGone) -> Response:
+        return Response(status_code=499)            # nobody is listening; for logs and metrics
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            detail = next(e for e in errors if e.get("type") == "json_invalid").get("ctx", {}).get("error", "")
+            return error_response(400, f"malformed JSON body: {detail}".rstrip(": "), "invalid_request_error")
+        return error_response(422, "; ".join(_describe(e) for e in errors), "invalid_request_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {400: "invalid_request_error", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = f"malformed JSON body: {exc.detail}" if exc.status_code == 400 else str(exc.detail)
+        return error_response(exc.status_code, message, kind, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, f"internal error: {type(exc).__name__}", "internal_error")
+
+
+def _describe(error: dict) -> str:
+    loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+    return f"{loc}: {error.get('msg', 'invalid')}"

@@ -1,0 +1,242 @@
+"""Pure conversions between the HTTP dialects and the engine's request/result types.
+
+Each dialect has a `*_request` (body -> CompletionRequest plus post-processing rules) and a
+`*_response` / `*_chunks` pair (CompletionResult -> JSON). Post-processing (client stop
+strings, llama.cpp's `n_indent`) cuts the engine's text after generation, exactly where
+token-by-token decoding with the same rule would have stopped; the engine itself only knows
+the editor stop modes.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeswift.prompt import FAMILIES
+from codeswift.types import CompletionRequest, CompletionResult, Snippet
+
+from .schemas import InfillCompletion, NativeCompletion, OpenAICompletion
+
+
+class FieldError(ValueError):
+    """A field is well-typed but unusable (the HTTP layer answers 422)."""
+
+
+@dataclass
+class PostRules:
+    """What to cut from the engine's text after it returns."""
+    stop_strings: list[str] = field(default_factory=list)
+    n_indent: int = 0
+
+
+@dataclass
+class Cut:
+    text: str
+    reason: str                      # engine reason, or "stop_string" / "indent"
+    word: str = ""                   # the stop string that fired
+
+
+def apply_rules(result: CompletionResult, rules: PostRules) -> Cut:
+    """Cut at the earliest client stop string (excluded) or llama.cpp n_indent rule."""
+    text, reason, word = result.text, result.finish_reason, ""
+    hits = [(text.find(s), s) for s in rules.stop_strings if s and s in text]
+    if hits:
+        pos, word = min(hits)
+        text, reason = text[:pos], "stop_string"
+    if rules.n_indent > 0:
+        cut = _indent_cut(text, rules.n_indent)
+        if cut is not None:
+            text, reason, word = text[:cut], "indent", ""
+    return Cut(text, reason, word)
+
+
+def _indent_cut(text: str, n_indent: int) -> int | None:
+    # llama.cpp: once a new line has content and less indentation than n_indent, the text
+    # ends right after that line's indentation.
+    start = text.find("\n")
+    while start >= 0:
+        pos = start + 1
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+        if pos < len(text) and text[pos] != "\n" and pos - start - 1 < n_indent:
+            return pos
+        start = text.find("\n", start + 1)
+    return None
+
+
+def chunks(text: str, most: int = 16) -> list[str]:
+    """The final text as a few SSE chunks: one per line, the tail merged into the last."""
+    lines = text.splitlines(keepends=True) or [""]
+    return lines[:most - 1] + ["".join(lines[most - 1:])] if len(lines) > most else lines
+
+
+# -- native ---------------------------------------------------------------------------------
+def native_request(body: NativeCompletion, default_max: int) -> CompletionRequest:
+    return CompletionRequest(
+        prefix=body.prefix, suffix=body.suffix, path=body.path, language=body.language,
+        max_tokens=body.max_tokens or default_max, stop=body.stop, speculative=body.speculative,
+        doc_id=body.doc_id, snippets=[Snippet(s.path, s.text) for s in body.snippets])
+
+
+# -- llama.cpp /infill ------------------------------------------------------------------------
+def infill_request(body: InfillCompletion, default_max: int) -> tuple[CompletionRequest, PostRules]:
+    """llama.cpp semantics: n_predict -1 (or absent) = default, 0 = evaluate only."""
+    n = body.n_predict if body.n_predict is not None else body.max_tokens
+    max_tokens = default_max if n is None or n < 0 else n
+    req = CompletionRequest(
+        prefix=body.input_prefix + body.prompt, suffix=body.input_suffix,
+        max_tokens=max_tokens, stop="none",
+        snippets=[Snippet(c.filename, c.text) for c in body.input_extra])
+    return req, PostRules(stop_strings=list(body.stop), n_indent=body.n_indent)
+
+
+_LLAMA_STOP_TYPE = {"eos": "eos", "length": "limit", "stop": "limit", "stop_string": "word",
+                    "indent": "limit"}
+
+
+def infill_response(result: CompletionResult, cut: Cut, model: str,
+                    fields: list[str] | None = None) -> dict[str, Any]:
+    """The llama.cpp /completion (and /infill) final response object."""
+    st = result.stats
+    prompt_n = max(st.get("prompt_tokens", 0) - st.get("reused_prompt_tokens", 0), 0)
+    pred_n = len(result.tokens)
+    out = {
+        "index": 0, "content": cut.text, "tokens": [], "id_slot": 0, "stop": True, "model": model,
+        "tokens_predicted": pred_n, "tokens_evaluated": st.get("prompt_tokens", 0),
+        "generation_settings": {"n_predict": None, "temperature": 0.0, "samplers": ["greedy"]},
+        "has_new_line": "\n" in cut.text, "truncated": False,
+        "stop_type": _LLAMA_STOP_TYPE.get(cut.reason, "eos"), "stopping_word": cut.word,
+        "tokens_cached": st.get("reused_prompt_tokens", 0),
+        "timings": _timings(prompt_n, st.get("prefill_ms", 0.0), pred_n, st.get("decode_ms", 0.0)),
+        "codeswift": st,
+    }
+    return select_fields(out, fields) if fields else out
+
+
+def infill_chunks(result: CompletionResult, cut: Cut, model: str,
+                  fields: list[str] | None = None) -> list[dict[str, Any]]:
+    """Streamed llama.cpp responses: partial objects with `stop: false`, then the final one."""
+    parts = [{"index": 0, "content": c, "tokens": [], "stop": False, "id_slot": 0,
+              "tokens_predicted": len(result.tokens), "tokens_evaluated": result.stats.get("prompt_tokens", 0)}
+             for c in chunks(cut.text) if c]
+    final = infill_response(result, cut, model, fields)
+    if not fields:
+        final["content"] = ""
+    return parts + [final]
+
+
+def infill_empty(model: str) -> dict[str, Any]:
+    """`n_predict: 0` (llama.vscode's cache warm-up request): nothing to generate."""
+    return {"index": 0, "content": "", "tokens": [], "id_slot": 0, "stop": True, "model": model,
+            "tokens_predicted": 0, "tokens_evaluated": 0, "truncated": False, "stop_type": "limit",
+            "stopping_word": "", "tokens_cached": 0, "timings": _timings(0, 0.0, 0, 0.0)}
+
+
+def _timings(prompt_n: int, prompt_ms: float, pred_n: int, pred_ms: float) -> dict[str, float]:
+    def per(n, ms):
+        return (round(ms / n, 3) if n else 0.0), (round(1000 * n / ms, 3) if ms else 0.0)
+    p_tok, p_sec = per(prompt_n, prompt_ms)
+    g_tok, g_sec = per(pred_n, pred_ms)
+    return {"prompt_n": prompt_n, "prompt_ms": round(prompt_ms, 3), "prompt_per_token_ms": p_tok,
+            "prompt_per_second": p_sec, "predicted_n": pred_n, "predicted_ms": round(pred_ms, 3),
+            "predicted_per_token_ms": g_tok, "predicted_per_second": g_sec}
+
+
+def select_fields(obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """llama.cpp `response_fields`: keep only these "a/b" paths, keyed by the path itself."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        cur: Any = obj
+        for key in path.split("/"):
+            if not isinstance(cur, dict) or key not in cur:
+                break
+            cur = cur[key]
+        else:
+            out[path] = cur
+    return out
+
+
+# -- OpenAI /v1/completions ---------------------------------------------------------------------
+def openai_request(body: OpenAICompletion, default_max: int) -> tuple[CompletionRequest, PostRules]:
+    prompt = body.prompt
+    if isinstance(prompt, list):
+        if len(prompt) != 1:
+            raise FieldError("prompt: exactly one prompt per request is supported")
+        prompt = prompt[0]
+    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if len(stops) > 64:
+        raise FieldError("stop: at most 64 stop strings")
+    fim = split_fim_prompt(prompt)
+    if fim is not None:
+        prefix, suffix, snippets, path = fim
+    else:
+        prefix, suffix, snippets, path = prompt, body.suffix or "", [], ""
+    req = CompletionRequest(prefix=prefix, suffix=suffix, path=path, snippets=snippets,
+                            max_tokens=body.max_tokens or default_max, stop="none")
+    return req, PostRules(stop_strings=stops)
+
+
+def split_fim_prompt(prompt: str) -> tuple[str, str, list[Snippet], str] | None:
+    """Undo a client-side FIM template (Continue renders one from the model name).
+
+    Recognises every family the engine knows, in PSM order ending with the middle marker;
+    Qwen-style `<|file_sep|>path\\ntext` blocks before the prefix marker become snippets (the
+    last one names the current file). Returns None for a plain prompt.
+    """
+    for fam in FAMILIES:
+        pre, suf, mid = fam.prefix, fam.suffix, fam.middle
+        body = prompt.rstrip(" ")
+        i, j = body.find(pre), body.find(suf)
+        if i < 0 or j < i or not body.endswith(mid):
+            continue
+        prefix, suffix = body[i + len(pre):j], body[j + len(suf):-len(mid)]
+        if fam.spaced:                    # "<PRE> {prefix} <SUF>{suffix} <MID>"
+            prefix = prefix.removeprefix(" ").removesuffix(" ")
+            suffix = suffix.removesuffix(" ")
+        snippets, path = _file_blocks(prompt[:i], fam.file_sep)
+        return prefix, suffix, snippets, path
+    return None
+
+
+def _file_blocks(head: str, sep: str | None) -> tuple[list[Snippet], str]:
+    if not sep or sep not in head:
+        return [], ""
+    blocks = [b.split("\n", 1) for b in head.split(sep)[1:]]
+    snippets = [Snippet(b[0].strip(), b[1] if len(b) > 1 else "") for b in blocks]
+    current = snippets.pop() if snippets and not snippets[-1].text.strip() else None
+    return snippets, current.path if current else ""
+
+
+_OPENAI_FINISH = {"eos": "stop", "stop": "stop", "stop_string": "stop", "length": "length",
+                  "indent": "stop"}
+
+
+def openai_response(result: CompletionResult, cut: Cut, body: OpenAICompletion, model: str,
+                    req: CompletionRequest) -> dict[str, Any]:
+    text = (req.prefix + cut.text) if body.echo else cut.text
+    prompt_tokens = result.stats.get("prompt_tokens", 0)
+    return {
+        "id": _completion_id(), "object": "text_completion", "created": int(time.time()), "model": model,
+        "choices": [{"text": text, "index": i, "logprobs": None,
+                     "finish_reason": _OPENAI_FINISH.get(cut.reason, "stop")} for i in range(body.n)],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(result.tokens),
+                  "total_tokens": prompt_tokens + len(result.tokens)},
+    }
+
+
+def openai_chunks(result: CompletionResult, cut: Cut, body: OpenAICompletion, model: str,
+                  req: CompletionRequest) -> list[dict[str, Any]]:
+    """Streamed completion objects; the caller sends `data: [DONE]` after them."""
+    cid, created = _completion_id(), int(time.time())
+    text = (req.prefix + cut.text) if body.echo else cut.text
+
+    def obj(piece: str, finish: str | None) -> dict[str, Any]:
+        return {"id": cid, "object": "text_completion", "created": created, "model": model,
+                "choices": [{"text": piece, "index": i, "logprobs": None, "finish_reason": finish}
+                            for i in range(body.n)]}
+    return [obj(c, None) for c in chunks(text) if c] + [obj("", _OPENAI_FINISH.get(cut.reason, "stop"))]
+
+
+def _completion_id() -> str:
+    return "cmpl-" + uuid.uuid4().hex[:24]

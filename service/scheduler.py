@@ -1,0 +1,82 @@
+"""The engine behind a bounded, first-come-first-served queue on one worker thread.
+
+The engine serialises completions anyway (one model, one KV cache), so one worker thread is
+all it can use; the event loop only awaits futures and never runs the model. A request is
+admitted when fewer than `1 + queue_size` are in the system, else `QueueFull` (HTTP 429).
+Cancelling a request (client gone) drops it from the queue if it has not started, or makes
+the engine's `is_cancelled` poll return True if it has.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from codeswift.errors import CancelledError
+from codeswift.types import CompletionRequest, CompletionResult
+
+
+class QueueFull(Exception):
+    """Every slot of the queue is taken; the client should retry later."""
+
+
+class Scheduler:
+    def __init__(self, engine, queue_size: int = 16):
+        self._engine = engine
+        self.capacity = queue_size + 1                  # waiting + the one running
+        self._lock = threading.Lock()
+        self._admitted = 0
+        self._running = 0
+        self._live: set[threading.Event] = set()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeswift-engine")
+
+    def depth(self) -> tuple[int, int]:
+        """(running, waiting) right now."""
+        with self._lock:
+            return self._running, self._admitted - self._running
+
+    async def complete(self, req: CompletionRequest, cancelled: threading.Event) -> CompletionResult:
+        """Run `req` on the engine when its turn comes; cancelling the await cancels the job."""
+        with self._lock:
+            if self._admitted >= self.capacity:
+                raise QueueFull(f"the completion queue is full ({self.capacity - 1} waiting); retry later")
+            self._admitted += 1
+            self._live.add(cancelled)
+        req.is_cancelled = cancelled.is_set
+        try:
+            fut = self._pool.submit(self._run, req, cancelled)
+        except RuntimeError:                            # pool shut down: the server is stopping
+            self._release(cancelled)
+            raise CancelledError("the server is shutting down")
+        fut.add_done_callback(lambda _f: self._release(cancelled))
+        try:
+            return await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            cancelled.set()                             # running: the engine stops at its next step
+            fut.cancel()                                # queued: never starts
+            raise
+
+    def _run(self, req: CompletionRequest, cancelled: threading.Event) -> CompletionResult:
+        if cancelled.is_set():
+            raise CancelledError("cancelled while queued")
+        with self._lock:
+            self._running += 1
+        try:
+            return self._engine.complete(req)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _release(self, cancelled: threading.Event) -> None:
+        with self._lock:
+            if cancelled in self._live:
+                self._live.discard(cancelled)
+                self._admitted -= 1
+
+    def close(self) -> None:
+        """Cancel everything queued or running and stop the worker (server shutdown)."""
+        with self._lock:
+            for ev in self._live:
+                ev.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
