@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end test of the VS Code extension in a real VS Code, offline:
 # code-server 4.100.3 (VS Code 1.100.3) + the built .vsix + headless Debian Chromium driven by
-# playwright-core. Two scenarios:
+# playwright-core. Scenarios:
 #   error  codeswift.serverPath points nowhere -> status bar "codeswift: error" and a
 #          notification with the fix command `pip install codeswift`
+#   stub   e2e/stub-server.cjs (a fixed completion, no Python) -> ghost text, Tab, and the
+#          server received codeswift/completionShown and completionAccepted
 #   ghost  the real `codeswift lsp` with a tiny random model -> ghost text appears while typing,
 #          Tab inserts it, the status bar shows the speed of the last completion
-# Usage: scripts/vscode-e2e.sh [error|ghost|all]   (default: all)
+# Usage: scripts/vscode-e2e.sh [error|stub|ghost|all]...   (default: all)
 # Slow (first run installs and compiles code-server's native modules, ~3 min on 2 cores);
 # not part of CI. Needs: node 20, apt packages chromium ripgrep libkrb5-dev build-essential.
 # Env: CODESWIFT_E2E_CACHE (code-server install, default ~/.cache/codeswift-e2e),
@@ -19,8 +21,8 @@ EXT=$ROOT/vscode-extension
 CACHE=${CODESWIFT_E2E_CACHE:-$HOME/.cache/codeswift-e2e}
 CODESWIFT=${CODESWIFT_BIN:-$ROOT/.venv/bin/codeswift}
 PYTHON=$(dirname "$CODESWIFT")/python
-SCENARIOS=${1:-all}
-[ "$SCENARIOS" = all ] && SCENARIOS="error ghost"
+SCENARIOS=${*:-all}
+[ "$SCENARIOS" = all ] && SCENARIOS="error stub ghost"
 CODE_SERVER_VERSION=4.100.3
 PLAYWRIGHT_VERSION=1.65.1
 NODE_GYP=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
@@ -122,7 +124,7 @@ EOF
   log "[$name] installing codeswift.vsix into code-server"
   "${cs[@]}" --install-extension "$EXT/codeswift.vsix"
   log "[$name] starting code-server on port $port"
-  "${cs[@]}" --auth none --bind-addr "127.0.0.1:$port" --disable-telemetry --disable-update-check \
+  CODESWIFT_STUB_LOG=$dir/stub.log "${cs[@]}" --auth none --bind-addr "127.0.0.1:$port" --disable-telemetry --disable-update-check \
     --disable-workspace-trust --disable-getting-started-override "$dir/workspace" >"$dir/code-server.log" 2>&1 &
   CS_PID=$!
   for _ in $(seq 60); do
@@ -151,13 +153,23 @@ for scenario in $SCENARIOS; do
   case $scenario in
     error)
       run_scenario error '{"codeswift.serverPath": "/nonexistent/bin/codeswift"}' "$EXT/e2e/screenshot-error.png" ;;
+    stub)
+      run_scenario stub "{\"codeswift.serverPath\": \"$EXT/e2e/stub-server.cjs\", \"codeswift.model\": \"stub\"}" \
+        "$EXT/e2e/screenshot-stub.png"
+      # The Tab in drive.cjs must have reached the server as a whole-item acceptance.
+      grep -q '"method":"codeswift/completionShown","params":{"uri":"file://[^"]*hello.py","id":"stub-' "$TMP/stub/stub.log"
+      grep -q '"method":"codeswift/completionAccepted","params":{"uri":"file://[^"]*hello.py","id":"stub-[0-9]*","acceptedChars":null}' "$TMP/stub/stub.log"
+      # ...and Ctrl+Right (accept word) as a partial one.
+      grep -q '"method":"codeswift/completionAccepted","params":{"uri":"file://[^"]*hello.py","id":"stub-[0-9]*","acceptedChars":[0-9]' "$TMP/stub/stub.log"
+      grep 'completionAccepted' "$TMP/stub/stub.log"
+      echo "stub server received completionShown, completionAccepted (whole) and (partial)" ;;
     ghost)
       [ -x "$CODESWIFT" ] || { echo "$CODESWIFT not found: pip install -e $ROOT" >&2; exit 1; }
       "$CODESWIFT" lsp --help >/dev/null || { echo "'codeswift lsp' is not available yet" >&2; exit 1; }
       model=$(tiny_model)
       run_scenario ghost "{\"codeswift.serverPath\": \"$CODESWIFT\", \"codeswift.model\": \"$model\",
         \"codeswift.device\": \"cpu\", \"codeswift.maxTokens\": 16, \"codeswift.languages\": [\"python\"]}" "$EXT/e2e/screenshot.png" ;;
-    *) echo "unknown scenario $scenario (error|ghost|all)" >&2; exit 2 ;;
+    *) echo "unknown scenario $scenario (error|stub|ghost|all)" >&2; exit 2 ;;
   esac
 done
 log "e2e passed: $SCENARIOS"

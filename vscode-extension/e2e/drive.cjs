@@ -40,9 +40,12 @@ async function openFile(page, file) {
   await page.locator('.monaco-editor .view-lines').first().click();
 }
 
+/** Ghost text as plain text: the inline part (split into coloured spans) plus any lines below. */
 async function ghostText(page) {
-  const parts = await page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text').allInnerTexts();
-  return norm(parts.join('\n')).trim();
+  const editor = page.locator('.monaco-editor').first();
+  const inline = (await editor.locator('.ghost-text-decoration').allInnerTexts()).join('');
+  const below = (await editor.locator('.ghost-text').allInnerTexts()).join('\n');
+  return norm(below === '' ? inline : `${inline}\n${below}`).trimEnd();
 }
 
 async function errorScenario(page) {
@@ -92,13 +95,31 @@ async function ghostScenario(page) {
   log('status after completion:', JSON.stringify(statusAfter));
   await page.screenshot({ path: opts.screenshot });
   await page.keyboard.press('Tab');
-  const firstLine = ghost.split('\n')[0];
-  const accepted = await until('accepted text in the editor', async () => {
-    const text = norm(await page.locator('.monaco-editor .view-lines').first().innerText());
-    return (await ghostText(page)) === '' && text.includes(`ret${firstLine}`) ? text : '';
+  const expected = `ret${ghost.split('\n')[0]}`.trimEnd();
+  const line = await until('accepted text in the editor', async () => {
+    const lines = norm(await page.locator('.monaco-editor .view-lines').first().innerText()).split('\n');
+    return (await ghostText(page)) === '' ? lines.find((l) => l.trim() === expected.trim()) : undefined;
   }, 10000);
-  log('line after Tab:', JSON.stringify(accepted.split('\n').find((l) => l.includes(`ret${firstLine}`))));
-  return { ready, ghost, statusAfter };
+  log('line after Tab:', JSON.stringify(line));
+  const result = { ready, ghost, statusAfter, lineAfterTab: line };
+  if (opts.scenario === 'stub') result.lineAfterWord = await acceptWord(page);
+  return result;
+}
+
+/** Ctrl+Right (VS Code's accept-next-word) on a fresh suggestion, then leave it by typing. */
+async function acceptWord(page) {
+  await page.keyboard.press('End');
+  await page.keyboard.type('\nret', { delay: 60 });
+  await until('second ghost text', () => ghostText(page), 20000);
+  await page.keyboard.press('Control+ArrowRight');
+  await page.keyboard.press('Escape');
+  await page.keyboard.type('  # done', { delay: 30 });
+  await page.keyboard.press('Escape');
+  await until('ghost text hidden', async () => (await ghostText(page)) === '', 5000);
+  const lines = norm(await page.locator('.monaco-editor .view-lines').first().innerText()).split('\n');
+  const line = lines.find((l) => l.includes('# done'));
+  log('line after accept-word:', JSON.stringify(line));
+  return line;
 }
 
 (async () => {
