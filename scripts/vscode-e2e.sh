@@ -162,6 +162,10 @@ for scenario in $SCENARIOS; do
       # ...and Ctrl+Right (accept word) as a partial one.
       grep -q '"method":"codeswift/completionAccepted","params":{"uri":"file://[^"]*hello.py","id":"stub-[0-9]*","acceptedChars":[0-9]' "$TMP/stub/stub.log"
       grep 'completionAccepted' "$TMP/stub/stub.log"
+      # The menu's re-index reached the server, and disable/enable restarted it.
+      grep -q '"method":"codeswift/reindex"' "$TMP/stub/stub.log"
+      [ "$(grep -c '"method":"initialize"' "$TMP/stub/stub.log")" = 2 ]
+      [ "$(grep -c '"method":"exit"' "$TMP/stub/stub.log")" -ge 1 ]
       echo "stub server received completionShown, completionAccepted (whole) and (partial)" ;;
     ghost)
       [ -x "$CODESWIFT" ] || { echo "$CODESWIFT not found: pip install -e $ROOT" >&2; exit 1; }

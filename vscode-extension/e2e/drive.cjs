@@ -102,8 +102,40 @@ async function ghostScenario(page) {
   }, 10000);
   log('line after Tab:', JSON.stringify(line));
   const result = { ready, ghost, statusAfter, lineAfterTab: line };
-  if (opts.scenario === 'stub') result.lineAfterWord = await acceptWord(page);
+  if (opts.scenario === 'stub') {
+    result.acceptWord = await acceptWord(page);
+    result.menu = await menuCommands(page);
+  }
   return result;
+}
+
+/** Clicks the status bar item and runs a quick-pick entry by its label. */
+async function runMenu(page, label) {
+  await page.locator('.statusbar-item', { hasText: 'codeswift' }).first().click();
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
+  await row.waitFor({ timeout: 10000 });
+  const labels = norm((await page.locator('.quick-input-list').innerText()));
+  await row.click();
+  return labels;
+}
+
+/** The status bar menu: show stats, re-index, disable (server stops), enable (server back). */
+async function menuCommands(page) {
+  const labels = await runMenu(page, 'Show stats');
+  log('menu:', JSON.stringify(labels));
+  await until('stats document', async () => (await page.locator('.view-lines', { hasText: 'codeswift stats' }).count()) > 0, 10000);
+  await runMenu(page, 'Re-index workspace');
+  await until('re-index notification', async () =>
+    (await page.locator('.notification-toast', { hasText: 're-indexing the workspace' }).count()) > 0, 10000);
+  await runMenu(page, 'Disable codeswift');
+  const off = await until('status off', async () => ((await statusText(page)).includes('codeswift: off') ? statusText(page) : ''), 15000);
+  await runMenu(page, 'Enable codeswift');
+  const on = await until('status ready again', async () => {
+    const t = await statusText(page);
+    return /codeswift$|codeswift \d/.test(t.trim()) ? t : '';
+  }, 30000);
+  log('disabled:', JSON.stringify(off), 're-enabled:', JSON.stringify(on));
+  return { labels, off, on };
 }
 
 /** Ctrl+Right (VS Code's accept-next-word) on a fresh suggestion, then leave it by typing. */
@@ -113,13 +145,11 @@ async function acceptWord(page) {
   await until('second ghost text', () => ghostText(page), 20000);
   await page.keyboard.press('Control+ArrowRight');
   await page.keyboard.press('Escape');
+  // Typing something other than the suggestion ends the partial acceptance; the script
+  // checks what the server received.
+  await page.keyboard.press('End');
   await page.keyboard.type('  # done', { delay: 30 });
-  await page.keyboard.press('Escape');
-  await until('ghost text hidden', async () => (await ghostText(page)) === '', 5000);
-  const lines = norm(await page.locator('.monaco-editor .view-lines').first().innerText()).split('\n');
-  const line = lines.find((l) => l.includes('# done'));
-  log('line after accept-word:', JSON.stringify(line));
-  return line;
+  return 'accepted one word with Ctrl+Right';
 }
 
 (async () => {
