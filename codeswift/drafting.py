@@ -52,14 +52,17 @@ class Drafter:
         self.cost = cost or flat_curve()
         self.cfg = config or DraftConfig()
         self.timing = timing or TimingPolicy()
-        self.stats = {s.name: SourceStats() for s in sources}
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="draft")
+        self.stats: dict[str, SourceStats] = {}        # lifetime, across completions
+        self.completion: dict[str, list[int]] = {}      # this completion: [proposed, accepted]
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="draft")
         self._busy: dict[str, Future] = {}
         self.time_ms = 0.0
 
     def reset(self, ctx: DraftContext) -> None:
         self.timing.reset()
+        self.completion = {s.name: [0, 0] for s in self.sources}
         for s in self.sources:
+            self.stats.setdefault(s.name, SourceStats())
             s.reset(ctx)
 
     # -- propose ------------------------------------------------------------------------
@@ -110,6 +113,7 @@ class Drafter:
         for d in drafts:
             d.source = source.name
         self.stats[source.name].proposed += len(drafts)
+        self.completion[source.name][0] += len(drafts)
         return [d for d in drafts if d.tokens]
 
     # -- update -------------------------------------------------------------------------
@@ -124,10 +128,10 @@ class Drafter:
                     tested[s] = tested.get(s, 0) + 1
                     if i in on_path:
                         hit[s] = hit.get(s, 0) + 1
-        for name, st in self.stats.items():
-            if name in tested:
-                st.update(tested[name], hit.get(name, 0))
-                self.timing.record(name, ctx.step, hit.get(name, 0))
+        for name, n in tested.items():
+            self.stats[name].update(n, hit.get(name, 0))
+            self.completion[name][1] += hit.get(name, 0)
+            self.timing.record(name, ctx.step, hit.get(name, 0))
         for s in self.sources:
             s.observe(ctx, accepted)
 

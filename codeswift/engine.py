@@ -52,7 +52,12 @@ class Engine:
         self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device))
         self.cost: CostCurve = (load_or_measure(self.backend, self.model_id, len(tokenizer))
                                 if self.cfg.measure_cost else flat_curve())
+        self.repo_index = None
         self.sources: list[DraftSource] = self._make_sources()
+        # One drafter for the engine's lifetime: per-source acceptance is learned across completions.
+        self.drafter = Drafter(self.sources, self.cost,
+                               DraftConfig(**{**self.cfg.draft.__dict__, "tree": self.cfg.tree}),
+                               TimingPolicy(enabled=self.cfg.timing))
         self._lock = threading.Lock()
 
     @classmethod
@@ -75,15 +80,36 @@ class Engine:
             except ImportError:
                 pass
         if "repo" in wanted and self.cfg.repo_root:
-            from datastore.repo_index import RepoIndex
-            from .retrieval_sources import RepoSource
-            self.repo_index = RepoIndex.open_or_build(self.cfg.repo_root, self.tokenizer, progress=False)
-            srcs.append(RepoSource(self.repo_index))
+            srcs.append(self._repo_source(self.cfg.repo_root))
         if "corpus" in wanted and self.cfg.corpus_dir:
             from datastore.corpus import Corpus
             from .retrieval_sources import CorpusSource
             srcs.append(CorpusSource(Corpus.open(self.cfg.corpus_dir, self.tokenizer)))
         return srcs
+
+    def _repo_source(self, root: str) -> DraftSource:
+        from datastore.repo_index import RepoIndex
+        from .retrieval_sources import RepoSource
+        self.repo_index = RepoIndex.open_or_build(root, self.tokenizer, progress=False)
+        return RepoSource(self.repo_index)
+
+    def attach_repo(self, root: str | None) -> None:
+        """Use (or stop using, with None) a repository as draft source; incremental re-index."""
+        with self._lock:
+            self.sources = [s for s in self.sources if s.name != "repo"]
+            self.repo_index = None
+            if root and "repo" in self.cfg.sources:
+                self.sources.append(self._repo_source(root))
+            self.drafter.sources = self.sources
+
+    def reset_caches(self) -> None:
+        """Forget prompt KV caches and learned preferences (a cold start, for benchmarks)."""
+        with self._lock:
+            self.backend.store.clear()
+            self.drafter.stats.clear()
+            for s in self.sources:
+                if hasattr(s, "clear"):
+                    s.clear()
 
     def source(self, name: str) -> DraftSource | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -97,21 +123,12 @@ class Engine:
             prompt = self.prompts.build(req)
             line_prefix = req.prefix.rsplit("\n", 1)[-1]
             stop = make_stop(self.tokenizer, req.stop, line_prefix)
-            drafter = None
-            if req.speculative and self.sources:
-                drafter = Drafter(self.sources, self.cost,
-                                  DraftConfig(**{**self.cfg.draft.__dict__, "tree": self.cfg.tree}),
-                                  TimingPolicy(enabled=self.cfg.timing))
+            drafter = self.drafter if req.speculative and self.sources else None
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
-            try:
-                out, reason, st = generate(
-                    self.backend, prompt, req.max_tokens,
-                    self.prompts.stop_ids, drafter=drafter, stop=stop, cache_key=key,
-                    ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language},
-                    is_cancelled=req.is_cancelled)
-            finally:
-                if drafter is not None:
-                    drafter.close()
+            out, reason, st = generate(
+                self.backend, prompt, req.max_tokens, self.prompts.stop_ids, drafter=drafter,
+                stop=stop, cache_key=key, is_cancelled=req.is_cancelled,
+                ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language})
             text = self.tokenizer.decode(out, skip_special_tokens=True)
             if reason == "stop":
                 text = cut_text(text, req.stop, line_prefix)

@@ -82,8 +82,8 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
         backend.finish(tokens, cache_key)
     out, reason = finalize(tokens[len(prompt):], max_new, eos, stop)
     if drafter is not None:
-        st.per_source = {n: {"proposed": s.proposed, "accepted_tokens": s.hits,
-                             "rate": round(s.rate, 3)} for n, s in drafter.stats.items()}
+        st.per_source = {n: {"proposed": c[0], "accepted_tokens": c[1],
+                             "rate": round(drafter.stats[n].rate, 3)} for n, c in drafter.completion.items()}
     return out, reason, st
 
 
