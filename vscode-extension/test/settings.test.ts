@@ -10,27 +10,30 @@ test('unset settings take the documented defaults', () => {
   const { settings, warnings } = readSettings(reader({}));
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
-    model: 'qwen2.5-coder-0.5b', device: 'auto', maxTokens: 64, debounceMs: 75, index: true, serverUrl: null,
+    model: 'qwen2.5-coder-0.5b', device: 'auto', dtype: 'auto', backend: 'auto', maxTokens: 64, debounceMs: 75,
+    index: true, serverUrl: null,
   });
 });
 
 test('set values reach initializationOptions, strings trimmed', () => {
   const { settings, warnings } = readSettings(reader({
-    model: ' /tmp/tiny ', device: 'cpu', maxTokens: 16, debounceMs: 0, index: false,
-    serverUrl: 'http://gpu-box:8000',
+    model: ' /tmp/tiny ', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
+    index: false, serverUrl: 'http://gpu-box:8000',
   }));
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
-    model: '/tmp/tiny', device: 'cpu', maxTokens: 16, debounceMs: 0, index: false,
-    serverUrl: 'http://gpu-box:8000',
+    model: '/tmp/tiny', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
+    index: false, serverUrl: 'http://gpu-box:8000',
   });
 });
 
 test('bad values fall back to defaults with one warning each', () => {
   const { settings, warnings } = readSettings(reader({
-    device: 'tpu', maxTokens: 2.5, debounceMs: -1, languages: [], serverUrl: 'gpu-box', enable: 'yes', model: '  ',
+    device: 'tpu', dtype: 'fp8', backend: 'onnx', maxTokens: 4097, debounceMs: -1, languages: [], serverUrl: 'gpu-box', enable: 'yes', model: '  ',
   }));
   assert.equal(settings.device, 'auto');
+  assert.equal(settings.dtype, 'auto');
+  assert.equal(settings.backend, 'auto');
   assert.equal(settings.maxTokens, 64);
   assert.equal(settings.debounceMs, 75);
   assert.deepEqual(settings.languages, DEFAULT_SETTINGS.languages);
@@ -40,9 +43,11 @@ test('bad values fall back to defaults with one warning each', () => {
   assert.deepEqual(warnings, [
     'codeswift.enable: expected true or false, got "yes"; using true',
     'codeswift.model: expected a model name, folder or .gguf file, got "  "; using "qwen2.5-coder-0.5b"',
-    'codeswift.device: expected one of auto, cuda, mps, cpu, got "tpu"; using "auto"',
-    'codeswift.maxTokens: expected an integer from 1 to 1024, got 2.5; using 64',
-    'codeswift.debounceMs: expected an integer from 0 to 5000, got -1; using 75',
+    'codeswift.device: expected one of auto, cuda, mps, cpu (or cuda:N), got "tpu"; using "auto"',
+    'codeswift.dtype: expected one of auto, bfloat16, float16, float32, got "fp8"; using "auto"',
+    'codeswift.backend: expected one of auto, transformers, llamacpp, got "onnx"; using "auto"',
+    'codeswift.maxTokens: expected an integer from 1 to 4096, got 4097; using 64',
+    'codeswift.debounceMs: expected an integer from 0 to 10000, got -1; using 75',
     'codeswift.languages: expected a non-empty list of language ids, got []; using ' +
       '["python","javascript","javascriptreact","typescript","typescriptreact","go","rust","java"]',
     'codeswift.serverUrl: expected an http(s) URL or "", got "gpu-box"; using ""',

@@ -11,6 +11,8 @@ export interface Settings {
   pythonPath: string;
   model: string;
   device: string;
+  dtype: string;
+  backend: string;
   maxTokens: number;
   debounceMs: number;
   languages: string[];
@@ -25,6 +27,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   pythonPath: '',
   model: 'qwen2.5-coder-0.5b',
   device: 'auto',
+  dtype: 'auto',
+  backend: 'auto',
   maxTokens: 64,
   debounceMs: 75,
   languages: ['python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact',
@@ -36,8 +40,11 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
 
 export const DEVICES = ['auto', 'cuda', 'mps', 'cpu'];
-const MAX_TOKENS_LIMIT = 1024;
-const DEBOUNCE_LIMIT_MS = 5000;
+export const DTYPES = ['auto', 'bfloat16', 'float16', 'float32'];
+export const BACKENDS = ['auto', 'transformers', 'llamacpp'];
+// The server's own bounds (lsp/options.py).
+const MAX_TOKENS_LIMIT = 4096;
+const DEBOUNCE_LIMIT_MS = 10000;
 
 /** Reads one setting (`codeswift.<key>`); returns undefined when unset. */
 export type SettingReader = (key: keyof Settings) => unknown;
@@ -52,6 +59,7 @@ type Check = (value: unknown) => boolean;
 
 const isString: Check = (v) => typeof v === 'string';
 const isBool: Check = (v) => typeof v === 'boolean';
+const oneOf = (choices: string[]): Check => (v) => isString(v) && choices.includes((v as string).trim());
 const intIn = (lo: number, hi: number): Check =>
   (v) => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
 
@@ -60,7 +68,10 @@ const CHECKS: Record<keyof Settings, [Check, string]> = {
   serverPath: [isString, 'a path'],
   pythonPath: [isString, 'a path'],
   model: [(v) => isString(v) && (v as string).trim() !== '', 'a model name, folder or .gguf file'],
-  device: [(v) => isString(v) && DEVICES.includes(v as string), `one of ${DEVICES.join(', ')}`],
+  device: [(v) => oneOf(DEVICES)(v) || (isString(v) && /^cuda:\d+$/.test((v as string).trim())),
+    `one of ${DEVICES.join(', ')} (or cuda:N)`],
+  dtype: [oneOf(DTYPES), `one of ${DTYPES.join(', ')}`],
+  backend: [oneOf(BACKENDS), `one of ${BACKENDS.join(', ')}`],
   maxTokens: [intIn(1, MAX_TOKENS_LIMIT), `an integer from 1 to ${MAX_TOKENS_LIMIT}`],
   debounceMs: [intIn(0, DEBOUNCE_LIMIT_MS), `an integer from 0 to ${DEBOUNCE_LIMIT_MS}`],
   languages: [(v) => Array.isArray(v) && v.length > 0 &&
@@ -92,6 +103,8 @@ export function readSettings(get: SettingReader): ReadResult {
 export interface InitializationOptions {
   model: string;
   device: string;
+  dtype: string;
+  backend: string;
   maxTokens: number;
   debounceMs: number;
   index: boolean;
@@ -102,6 +115,8 @@ export function toInitializationOptions(s: Settings): InitializationOptions {
   return {
     model: s.model,
     device: s.device,
+    dtype: s.dtype,
+    backend: s.backend,
     maxTokens: s.maxTokens,
     debounceMs: s.debounceMs,
     index: s.index,
