@@ -166,8 +166,9 @@ def build_docstore(roots: Sequence[tuple[str, Path]], tokenizer, previous: DocSt
     if previous and not todo and rels == [f.rel for f in previous.files]:
         store, report.reason = DocStore(files, previous.index), "unchanged"
     else:
-        progress.stage("suffix array", 1)
+        done = progress.stage("suffix array", 1)
         store = DocStore(files, SuffixIndex.from_documents([kept[r][1] for r in rels]))
+        done()
     report.files = len(files)
     report.chunks = sum(len(f.chunks) for f in files)
     report.symbols = sum(len(f.symbols) for f in files)

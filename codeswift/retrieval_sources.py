@@ -1,0 +1,123 @@
+"""Draft sources backed by the datastore: the repository index and the general corpus.
+
+    RepoSource(index: RepoIndex, min_match=2, exclude_current=False)
+    CorpusSource(corpus: Corpus, k_chunks=8, min_match=2, use_global=True, query_fn=None)
+
+Both return `Draft`s whose `score` is `match_len + count / (count + 1)`: the number of context
+tokens matched (longer = more specific) plus a fraction below 1 that grows with how often the
+continuation followed that match. `meta` carries `count`, `match_len` and, for the corpus,
+`origin` ("chunks" for the K retrieved chunks, "corpus" for the whole corpus).
+
+The repository source sees unsaved edits through `RepoIndex.update_file`. The corpus source
+fetches, once per completion in `reset()`, the K corpus chunks most similar to the code around
+the cursor (FAISS), and searches them with a small suffix index at every step, next to the
+exact lookup over the whole corpus.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from codeswift.sources import Draft, DraftContext
+from datastore.corpus import Corpus
+from datastore.repo_index import RepoIndex
+from datastore.suffix_index import Continuation, SuffixIndex, lookup
+
+QUERY_PREFIX_TOKENS = 384      # tokens before the cursor used as the FAISS query
+QUERY_SUFFIX_TOKENS = 64       # tokens after it
+
+
+def _drafts(conts: list[Continuation], source: str, **meta) -> list[Draft]:
+    return [Draft(list(c.tokens), score=c.match_len + c.count / (c.count + 1.0), source=source,
+                  meta={"count": c.count, "match_len": c.match_len, **meta}) for c in conts]
+
+
+class RepoSource:
+    """Continuations of the context found in the repository (unsaved edits included)."""
+
+    name = "repo"
+
+    def __init__(self, index: RepoIndex, min_match: int = 2, exclude_current: bool = False,
+                 max_suffix: int = 32):
+        self.index, self.min_match, self.max_suffix = index, min_match, max_suffix
+        self.exclude_current = exclude_current   # the prompt already holds the current file
+        self._exclude: str | None = None
+
+    def reset(self, ctx: DraftContext) -> None:
+        self._exclude = ctx.path if self.exclude_current and ctx.path else None
+
+    def observe(self, ctx: DraftContext, accepted: list[int]) -> None:
+        pass
+
+    def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
+        conts = self.index.lookup(ctx.tokens, max_len, max_drafts, exclude_path=self._exclude,
+                                  min_match=self.min_match, max_suffix=self.max_suffix)
+        return _drafts(conts, self.name)
+
+
+def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int]) -> tuple[list[int], list[int]]:
+    """(tokens before the cursor, tokens after it) of a prompt, model-family agnostic.
+
+    Prompts are cut at special tokens. Fill-in-the-middle prompts end with a special token
+    (<|fim_middle|>, <MID>, ...), and their last two pieces are the prefix and the suffix
+    (PSM order, used by Qwen, StarCoder, DeepSeek and CodeLlama); a plain prompt's last piece
+    is the prefix."""
+    pieces, cur = [], []
+    for t in tokens[:prompt_len]:
+        if int(t) in special_ids:
+            pieces.append(cur)
+            cur = []
+        else:
+            cur.append(int(t))
+    pieces.append(cur)
+    ends_special = prompt_len > 0 and int(tokens[prompt_len - 1]) in special_ids
+    if ends_special and len(pieces) >= 3:
+        return pieces[-3], pieces[-2]        # pieces[-1] is the empty run after the last special
+    return pieces[-1], []
+
+
+class CorpusSource:
+    """Continuations from the general corpus: the K most similar chunks, then everything."""
+
+    name = "corpus"
+
+    def __init__(self, corpus: Corpus, k_chunks: int = 8, min_match: int = 2,
+                 use_global: bool = True, max_suffix: int = 32,
+                 query_fn: Callable[[DraftContext], str] | None = None):
+        self.corpus, self.k_chunks, self.min_match = corpus, k_chunks, min_match
+        self.use_global, self.max_suffix = use_global, max_suffix
+        self.query_fn = query_fn or self.query_text
+        tok = corpus.tokenizer
+        self._special = set(getattr(tok, "all_special_ids", ()) or ())
+        self._chunks: SuffixIndex | None = None
+        self.last_hits: list = []
+
+    def query_text(self, ctx: DraftContext) -> str:
+        """Text around the cursor: the end of the prefix and the start of the suffix."""
+        before, after = cursor_tokens(ctx.tokens, ctx.prompt_len, self._special)
+        toks = before[-QUERY_PREFIX_TOKENS:] + after[:QUERY_SUFFIX_TOKENS]
+        return self.corpus.tokenizer.decode(toks)
+
+    def reset(self, ctx: DraftContext) -> None:
+        """Fetch the K chunks most similar to the code around the cursor (once per completion)."""
+        self.last_hits = self.corpus.search(self.query_fn(ctx), self.k_chunks)
+        docs = [self.corpus.unit_tokens(h.unit) for h in self.last_hits]
+        self._chunks = SuffixIndex.from_documents(docs) if docs else None
+
+    def observe(self, ctx: DraftContext, accepted: list[int]) -> None:
+        pass
+
+    def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
+        drafts: list[Draft] = []
+        if self._chunks is not None:
+            conts = lookup([(self._chunks, None)], ctx.tokens, max_len, max_drafts,
+                           self.max_suffix, self.min_match)
+            drafts += _drafts(conts, self.name, origin="chunks")
+        if self.use_global:
+            conts = self.corpus.lookup(ctx.tokens, max_len, max_drafts, self.min_match, self.max_suffix)
+            drafts += _drafts(conts, self.name, origin="corpus")
+        best: dict[tuple[int, ...], Draft] = {}
+        for d in drafts:                      # same tokens from both: keep the better score
+            key = tuple(d.tokens)
+            if key not in best or d.score > best[key].score:
+                best[key] = d
+        return sorted(best.values(), key=lambda d: -d.score)[:max_drafts]

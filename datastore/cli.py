@@ -1,0 +1,109 @@
+"""`codeswift index` and `codeswift corpus build`: registered into the main CLI.
+
+    codeswift index PATH [--model M] [--out DIR] [--quiet]
+    codeswift corpus build SRC... --out DIR [--model M] [--embedder hashed|minilm] [--quiet]
+
+Bad input (missing path, not a folder) prints one line on stderr and exits 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+
+
+def register(subparsers) -> None:
+    """Add the `index` and `corpus` subcommands to the main CLI's subparsers."""
+    p = subparsers.add_parser(
+        "index", help="index a repository (chunks, symbols, token suffix index)",
+        description="Walk PATH (honouring .gitignore), parse supported files with tree-sitter and "
+                    "store chunks, symbols and a token index under PATH/.codeswift/ (or --out). "
+                    "Re-running re-processes changed files only.")
+    p.add_argument("path", help="repository folder")
+    _common(p)
+    p.add_argument("--out", help="index folder (default: PATH/.codeswift)")
+    p.set_defaults(func=cmd_index)
+
+    c = subparsers.add_parser("corpus", help="build a general code datastore (suffix index + FAISS)")
+    csub = c.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
+    b = csub.add_parser("build", help="index code folders into a general corpus",
+                        description="Index SRC folders (e.g. the Python standard library) into DIR: "
+                                    "token suffix index for exact continuations and a FAISS index "
+                                    "of chunk embeddings.")
+    b.add_argument("sources", nargs="+", metavar="SRC", help="code folders")
+    b.add_argument("--out", required=True, help="corpus folder")
+    b.add_argument("--embedder", choices=("hashed", "minilm"), default="hashed",
+                   help="chunk embedder (default: %(default)s)")
+    _common(b)
+    b.set_defaults(func=cmd_corpus_build)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="model whose tokenizer the index uses (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _error(msg: str) -> int:
+    print(f"codeswift: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _check_folder(path: str) -> str | None:
+    p = Path(path)
+    if not p.exists():
+        return f"no such folder: {path}"
+    if not p.is_dir():
+        return f"not a folder: {path}"
+    return None
+
+
+def _tokenizer(spec: str):
+    from codeswift.models import load_tokenizer
+    return load_tokenizer(spec)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build or refresh a repository index and print a summary."""
+    problem = _check_folder(args.path)
+    if problem:
+        return _error(problem)
+    from datastore.repo_index import RepoIndex
+    tokenizer = _tokenizer(args.model)
+    index = RepoIndex.open_or_build(args.path, tokenizer, args.out, progress=not args.quiet)
+    r = index.report
+    _summary("index", {"files": r.files, "processed": r.processed, "reused": r.reused,
+                       "skipped": r.skipped, "removed": r.removed, "chunks": r.chunks,
+                       "symbols": r.symbols, "tokens": r.tokens, "seconds": round(r.seconds, 2),
+                       "build": r.reason, "saved to": str(index.index_path)})
+    return 0
+
+
+def cmd_corpus_build(args: argparse.Namespace) -> int:
+    """Build a general corpus from code folders and print a summary."""
+    for src in args.sources:
+        problem = _check_folder(src)
+        if problem:
+            return _error(problem)
+    from datastore.corpus import Corpus
+    tokenizer = _tokenizer(args.model)
+    t0 = time.perf_counter()
+    corpus = Corpus.build(args.sources, args.out, tokenizer, args.embedder, progress=not args.quiet)
+    r, s = corpus.report, corpus.stats()
+    _summary("corpus", {"files": r.files, "processed": r.processed, "reused": r.reused,
+                        "skipped": r.skipped, "chunks": r.chunks, "units": s["units"],
+                        "tokens": r.tokens, "embedder": s["embedder"],
+                        "seconds": round(time.perf_counter() - t0, 2), "saved to": s["path"]})
+    return 0
+
+
+def _summary(title: str, rows: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"codeswift {title}", show_header=False)
+    for k, v in rows.items():
+        table.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
+    Console().print(table)
