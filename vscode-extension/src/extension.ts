@@ -32,7 +32,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const onStatus = (status: Status) => {
     lastStatus = status;
     statusBar.show(statusView(status));
-    if (status.state !== 'error') return;
+    if (status.state !== 'error') {
+      diagnosis = undefined;
+      shownErrorMessage = '';
+      return;
+    }
     // An error status (e.g. the model failed to load) gets the same diagnosis as a failed start.
     if (status.message !== shownErrorMessage && session !== undefined) {
       shownErrorMessage = status.message;
