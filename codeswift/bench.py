@@ -1,0 +1,249 @@
+"""`codeswift bench`: codeswift against plain greedy and prompt lookup, same model, one run.
+
+Every method gets the same prompt, max tokens and stop rule for every request; methods are
+interleaved per request so machine noise hits them alike. Outputs are compared token for
+token with `ar` (plain `model.generate`); in bf16 a divergence is reported with the top-2
+logit gap at its first token (a near-tie is numerics, anything else a bug).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+from .bench_tasks import RepoWorkspace, Task, load_tasks
+from .engine import ALL_SOURCES, Engine, EngineConfig
+from .errors import BadInputError
+from .loop import finalize
+from .stops import make_stop
+from .types import CompletionRequest
+
+BASELINES = ("ar", "pld")
+ABLATIONS = {"-repo": "repo", "-corpus": "corpus", "-cache": "cache", "-context": "context"}
+NEAR_TIE = 0.5            # top-2 logit gap below which bf16/fp32 reassociation may flip argmax
+
+
+@dataclass
+class Request:
+    task: Task
+    prefix: str
+    suffix: str
+    index: int                         # request number within the task (session mode)
+
+
+# -- plain transformers baselines ---------------------------------------------------------
+class _FirstCall(LogitsProcessor):
+    """Records when the first logits arrive (= prefill done) and counts verification calls."""
+
+    def __init__(self):
+        self.first: float | None = None
+
+    def __call__(self, input_ids, scores):
+        if self.first is None:
+            self.first = time.perf_counter()
+        return scores
+
+
+class _Stop(StoppingCriteria):
+    def __init__(self, check, prompt_len):
+        self.check, self.prompt_len = check, prompt_len
+
+    def __call__(self, input_ids, scores, **kw):
+        done = self.check(input_ids[0, self.prompt_len:].tolist()) is not None
+        return torch.tensor([done], device=input_ids.device)
+
+
+def run_generate(engine: Engine, prompt: list[int], req: CompletionRequest, pld: bool) -> dict:
+    """`ar` (plain greedy) or `pld` (transformers prompt lookup) on the engine's model."""
+    model, stops = engine.model, engine.prompts.stop_ids
+    stop = make_stop(engine.tokenizer, req.stop, req.prefix.rsplit("\n", 1)[-1])
+    timer = _FirstCall()
+    kwargs = dict(max_new_tokens=req.max_tokens, do_sample=False, eos_token_id=sorted(stops),
+                  pad_token_id=sorted(stops)[0], logits_processor=LogitsProcessorList([timer]))
+    if stop is not None:
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop(stop, len(prompt))])
+    if pld:
+        kwargs["prompt_lookup_num_tokens"] = 10
+    ids = torch.tensor([prompt], device=model.device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(ids, **kwargs)[0, len(prompt):].tolist()
+    t1 = time.perf_counter()
+    tokens, _ = finalize(out, req.max_tokens, stops, stop)
+    prefill = ((timer.first or t1) - t0) * 1000
+    return {"tokens": tokens, "prefill_ms": prefill, "decode_ms": (t1 - t0) * 1000 - prefill,
+            "steps": None, "per_source": {}}
+
+
+def run_engine(engine: Engine, req: CompletionRequest) -> dict:
+    res = engine.complete(req)
+    s = res.stats
+    return {"tokens": res.tokens, "prefill_ms": s["prefill_ms"], "decode_ms": s["decode_ms"],
+            "steps": s["steps"], "accepted_per_step": s["accepted_per_step"],
+            "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"]}
+
+
+def top2_gap(engine: Engine, prompt: list[int], out: list[int], j: int) -> float:
+    """Top-2 logit gap of the model before token j of the reference output."""
+    ids = torch.tensor([prompt + out[:j]], device=engine.model.device)
+    with torch.inference_mode():
+        logits = engine.model(ids, logits_to_keep=1).logits[0, -1].float()
+    top = torch.topk(logits, 2).values
+    return float(top[0] - top[1])
+
+
+# -- the run ------------------------------------------------------------------------------
+def parse_methods(spec: str) -> list[str]:
+    methods = [m.strip() for m in spec.split(",") if m.strip()]
+    for m in methods:
+        if m in BASELINES or m == "codeswift" or m == "codeswift-ar":
+            continue
+        if m.startswith("codeswift-") and m[len("codeswift"):] in (*ABLATIONS, "-timing", "-tree", "-kv"):
+            continue
+        raise BadInputError(f"unknown method {m!r}; known: ar, pld, codeswift, codeswift-ar, "
+                            + ", ".join(f"codeswift{a}" for a in (*ABLATIONS, "-timing", "-tree", "-kv")))
+    if "ar" not in methods:
+        methods.insert(0, "ar")                # the reference for identical-output checks
+    return methods
+
+
+def engine_config(method: str, base: EngineConfig) -> EngineConfig:
+    cfg = EngineConfig(**base.__dict__)
+    suffix = method[len("codeswift"):]
+    if suffix in ABLATIONS:
+        cfg.sources = tuple(s for s in cfg.sources if s != ABLATIONS[suffix])
+    elif suffix == "-timing":
+        cfg.timing = False
+    elif suffix == "-tree":
+        cfg.tree = False
+    elif suffix == "-kv":
+        cfg.kv_reuse = False
+    return cfg
+
+
+def build_requests(task: Task, mode: str, session_requests: int) -> list[Request]:
+    if mode == "cold":
+        return [Request(task, task.prefix, task.suffix, 0)]
+    # Session: the developer types the gold span; the editor asks after each typed chunk.
+    # Requests are spread over the span (first one before anything is typed).
+    gold = task.gold
+    cuts = sorted({int(round(i * len(gold) / session_requests)) for i in range(session_requests)})
+    cuts = [c for c in cuts if c < len(gold)] or [0]
+    return [Request(task, task.prefix + gold[:c], task.suffix, i) for i, c in enumerate(cuts)]
+
+
+def run_bench(args: argparse.Namespace) -> dict:
+    from rich.console import Console
+    from rich.progress import Progress
+    from .bench_report import report
+    from .models import load_model
+
+    console = Console(stderr=True, width=140)
+    methods = parse_methods(args.methods)
+    tasks = load_tasks(args.tasks, args.limit, set(args.kinds.split(",")) if args.kinds else None)
+    if not tasks:
+        raise BadInputError("no tasks selected")
+    model, tok, path = load_model(args.model, args.device, args.dtype)
+    base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
+                        sources=ALL_SOURCES)
+    engines = {m: Engine(model, tok, engine_config(m, base), model_id=path)
+               for m in methods if m.startswith("codeswift")}
+    ref = next(iter(engines.values()), None) or Engine(model, tok, EngineConfig(measure_cost=False), model_id=path)
+    console.print(f"model {path} on {ref.backend.device} ({ref.backend.dtype}); {len(tasks)} tasks; "
+                  f"mode {args.mode}; methods {', '.join(methods)}")
+    _warm_up(ref, engines, methods)
+    ws = RepoWorkspace()
+    rows: list[dict] = []
+    meta = {"model": path, "device": ref.backend.device, "dtype": ref.backend.dtype, "mode": args.mode,
+            "max_tokens": args.max_tokens, "tasks": args.tasks, "methods": methods,
+            "cost_curve_ms": ref.cost.to_json(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    interrupted = False
+    try:
+        with Progress(console=console) as prog:
+            bar = prog.add_task("tasks", total=len(tasks))
+            for task in tasks:
+                repo = ws.prepare(task) if not args.no_repo else None
+                for e in engines.values():
+                    e.attach_repo(str(repo) if repo else None)
+                    e.reset_caches()               # no state is shared across tasks
+                for req in build_requests(task, args.mode, args.session_requests):
+                    rows += _run_request(ref, engines, methods, req, args)
+                prog.advance(bar)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]interrupted: writing what was measured so far[/]")
+    finally:
+        ws.close()
+    meta["interrupted"] = interrupted
+    return report(rows, meta, methods, Path(args.out), console)
+
+
+def _warm_up(ref: Engine, engines: dict, methods: list[str]) -> None:
+    req = CompletionRequest(prefix="def add(a, b):\n    return", max_tokens=4, doc_id="warm-up")
+    prompt = ref.prompts.build(req)
+    for m in methods:
+        if m in BASELINES:
+            run_generate(ref, prompt, req, pld=(m == "pld"))
+        else:
+            engines[m].complete(req)
+            engines[m].reset_caches()
+
+
+def _run_request(ref: Engine, engines: dict, methods: list[str], r: Request, args) -> list[dict]:
+    task = r.task
+    req = CompletionRequest(prefix=r.prefix, suffix=r.suffix, path=task.path, language=task.language,
+                            max_tokens=args.max_tokens, stop=args.stop or task.stop, doc_id=task.task_id)
+    prompt = ref.prompts.build(req)
+    results = {}
+    for m in methods:
+        if m in BASELINES:
+            results[m] = run_generate(ref, prompt, req, pld=(m == "pld"))
+        else:
+            eng = engines[m]
+            results[m] = run_engine(eng, CompletionRequest(**{**req.__dict__, "speculative": m != "codeswift-ar"}))
+    ar = results["ar"]["tokens"]
+    rows = []
+    for m, res in results.items():
+        toks = res["tokens"]
+        same = toks == ar
+        row = {"task_id": task.task_id, "kind": task.kind, "request": r.index, "method": m,
+               "prompt_tokens": len(prompt), "generated": len(toks), "identical": same,
+               **{k: v for k, v in res.items() if k != "tokens"}}
+        if not same:
+            j = next((i for i, (a, b) in enumerate(zip(toks, ar)) if a != b), min(len(toks), len(ar)))
+            row["diverge_at"] = j
+            row["top2_gap"] = round(top2_gap(ref, prompt, ar, j), 4)
+            row["near_tie"] = row["top2_gap"] < NEAR_TIE
+        if m == "ar":
+            row["text"] = ref.tokenizer.decode(toks, skip_special_tokens=True)
+        rows.append(row)
+    return rows
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark codeswift against plain greedy and prompt lookup",
+                       description=__doc__)
+    from .cli import add_engine_args
+    add_engine_args(p)
+    p.add_argument("--tasks", required=True,
+                   help="repo-dev style folder (tasks.jsonl + repos/), a tasks.jsonl, or HumanEval *.jsonl.gz")
+    p.add_argument("--limit", type=int, help="number of tasks, spread evenly over the file")
+    p.add_argument("--kinds", help="only these task kinds, comma-separated (line,function)")
+    p.add_argument("--methods", default="ar,pld,codeswift",
+                   help="comma-separated: ar, pld, codeswift, codeswift-ar, and ablations codeswift-repo, "
+                        "-corpus, -cache, -context, -timing, -tree, -kv (default: %(default)s)")
+    p.add_argument("--mode", choices=("cold", "session"), default="cold",
+                   help="cold: each task once from scratch; session: simulate typing the gold span")
+    p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")
+    p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
+    p.add_argument("--stop", choices=("none", "line", "block"),
+                   help="override the stop rule (default: line for line tasks, block for functions)")
+    p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
+    p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
+    p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")
+    p.set_defaults(func=lambda a: 0 if run_bench(a) else 1)

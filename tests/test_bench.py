@@ -1,0 +1,89 @@
+"""Benchmark plumbing: task loaders, method parsing, session requests, and a tiny end-to-end run."""
+import gzip
+import json
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from codeswift.bench import build_requests, parse_methods
+from codeswift.bench_tasks import RepoWorkspace, load_tasks
+from codeswift.errors import BadInputError
+
+
+@pytest.fixture
+def repo_dev(tmp_path):
+    """A repo-dev style folder with one repository and two tasks."""
+    src = tmp_path / "src" / "proj"
+    src.mkdir(parents=True)
+    original = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n"
+    (src / "m.py").write_text(original)
+    (tmp_path / "dev" / "repos").mkdir(parents=True)
+    with tarfile.open(tmp_path / "dev" / "repos" / "proj.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="proj")
+    cut = original.index("a - b")
+    tasks = [{"task_id": "proj/line/0", "repo": "proj", "language": "py", "path": "m.py", "kind": "line",
+              "prefix": original[:cut], "suffix": original[cut + 5:], "gold": "a - b"},
+             {"task_id": "proj/function/1", "repo": "proj", "language": "py", "path": "m.py",
+              "kind": "function", "prefix": original[:15], "suffix": original[32:], "gold": original[15:32]}]
+    (tmp_path / "dev" / "tasks.jsonl").write_text("\n".join(json.dumps(t) for t in tasks) + "\n")
+    return tmp_path / "dev", original
+
+
+def test_repo_dev_loader_and_workspace_hides_gold(repo_dev):
+    folder, original = repo_dev
+    tasks = load_tasks(folder)
+    assert [t.task_id for t in tasks] == ["proj/line/0", "proj/function/1"]
+    assert tasks[0].stop == "line" and tasks[1].stop == "block"
+    ws = RepoWorkspace()
+    repo = ws.prepare(tasks[0])
+    text = (repo / "m.py").read_text()
+    assert text == tasks[0].prefix + tasks[0].suffix and "a - b" not in text
+    repo = ws.prepare(tasks[1])              # the previous task's file is restored first
+    assert (repo / "m.py").read_text() == tasks[1].prefix + tasks[1].suffix
+    ws.restore()
+    assert (repo / "m.py").read_text() == original
+    ws.close()
+
+
+def test_humaneval_loader(tmp_path):
+    p = tmp_path / "HumanEval-SingleLineInfilling.jsonl.gz"
+    with gzip.open(p, "wt") as f:
+        f.write(json.dumps({"task_id": "HumanEval/0/L1", "prompt": "def f():\n", "suffix": "\n",
+                            "canonical_solution": "    return 1", "entry_point": "f"}) + "\n")
+    (t,) = load_tasks(p)
+    assert (t.prefix, t.suffix, t.gold, t.kind, t.stop) == ("def f():\n", "\n", "    return 1", "line", "line")
+
+
+def test_limit_spreads_and_bad_paths(repo_dev, tmp_path):
+    folder, _ = repo_dev
+    assert [t.task_id for t in load_tasks(folder, limit=1)] == ["proj/line/0"]
+    with pytest.raises(BadInputError):
+        load_tasks(tmp_path / "missing")
+
+
+def test_methods_and_session_requests(repo_dev):
+    assert parse_methods("codeswift,pld") == ["ar", "codeswift", "pld"]
+    assert parse_methods("ar,codeswift-repo,codeswift-tree") == ["ar", "codeswift-repo", "codeswift-tree"]
+    with pytest.raises(BadInputError):
+        parse_methods("ar,turbo")
+    task = load_tasks(repo_dev[0])[0]
+    reqs = build_requests(task, "session", 3)
+    assert [r.prefix[len(task.prefix):] for r in reqs] == ["", "a ", "a -"]
+    assert build_requests(task, "cold", 3)[0].prefix == task.prefix
+
+
+def test_bench_end_to_end_tiny(tiny_qwen, repo_dev, tmp_path):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "codeswift.cli", "bench", "--model", str(tiny_qwen),
+                        "--tasks", str(repo_dev[0]), "--methods", "ar,pld,codeswift,codeswift-tree",
+                        "--max-tokens", "12", "--out", str(out), "--dtype", "float32", "--mode", "session",
+                        "--session-requests", "2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("decode_speedup_vs_ar=") and last.endswith("identical=4/4")
+    data = json.loads((out / "results.json").read_text())
+    assert {row["method"] for row in data["rows"]} == {"ar", "pld", "codeswift", "codeswift-tree"}
+    assert all(row["identical"] for row in data["rows"])     # fp32: every method == ar
+    assert (out / "speedup.png").stat().st_size > 1000
