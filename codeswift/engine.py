@@ -44,11 +44,16 @@ class EngineConfig:
 
 class Engine:
     def __init__(self, model, tokenizer, config: EngineConfig | None = None, model_id: str = ""):
+        """`model`: a transformers causal LM, or a ready Backend (e.g. llama.cpp)."""
         from .backends.hf import HFBackend
         self.cfg = config or EngineConfig()
-        self.model, self.tokenizer = model, tokenizer
-        self.model_id = model_id or getattr(model.config, "_name_or_path", "model")
-        self.backend = HFBackend(model, kv_store_bytes=self.cfg.kv_cache_mb << 20)
+        self.tokenizer = tokenizer
+        if hasattr(model, "verify"):
+            self.backend, self.model = model, getattr(model, "model", None)
+        else:
+            self.backend = HFBackend(model, kv_store_bytes=self.cfg.kv_cache_mb << 20)
+            self.model = model
+        self.model_id = model_id or getattr(getattr(self.model, "config", None), "_name_or_path", "model")
         self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device))
         self.cost: CostCurve = (load_or_measure(self.backend, self.model_id, len(tokenizer))
                                 if self.cfg.measure_cost else flat_curve())
@@ -63,7 +68,11 @@ class Engine:
     @classmethod
     def load(cls, config: EngineConfig) -> "Engine":
         """Load the configured model (known name, folder, .gguf or HF id) and build the engine."""
-        from .models import load_model
+        from .models import load_model, use_llamacpp
+        if use_llamacpp(config.model, config.backend, config.device):
+            from .backends.llamacpp import load_llamacpp_backend
+            backend, tok, model_id = load_llamacpp_backend(config)
+            return cls(backend, tok, config, model_id=model_id)
         model, tok, path = load_model(config.model, config.device, config.dtype)
         return cls(model, tok, config, model_id=path)
 

@@ -130,6 +130,19 @@ def resolve(spec: str, pull_if_missing: bool = True) -> str:
                          "a model folder, a .gguf file or a Hugging Face id (owner/name)")
 
 
+def use_llamacpp(spec: str, backend: str, device: str) -> bool:
+    """auto picks llama.cpp for GGUF files (and known names) on CPU when llama-cpp-python is installed."""
+    if backend == "llamacpp":
+        return True
+    if backend not in ("auto", "transformers"):
+        raise ModelLoadError(f"unknown backend {backend!r} (use auto, transformers, llamacpp)")
+    if backend == "transformers":
+        return False
+    import importlib.util
+    is_gguf = spec.endswith(".gguf") or spec in KNOWN
+    return is_gguf and pick_device(device) == "cpu" and importlib.util.find_spec("llama_cpp") is not None
+
+
 def load_tokenizer(spec: str):
     from transformers import AutoTokenizer
     path = resolve(spec)
