@@ -124,17 +124,15 @@ def _open_index(path: Path, tokenizer):
     return RepoIndex.open_or_build(str(path), tokenizer, progress=False)
 
 
-def repo_snippets(repo: Repo, req: CompletionRequest) -> list[Snippet]:
-    """Snippets the repository index offers for this request ([] without an index).
-
-    Expected index interface: `snippets(request) -> list[Snippet | (path, text)]`.
-    """
-    find = getattr(repo.index, "snippets", None)
-    if find is None:
+def repo_snippets(repo: Repo, req: CompletionRequest, k: int = 4) -> list[Snippet]:
+    """Chunks of the repository that define names used around the cursor ([] without an
+    index); the request's own file is excluded. Blocking: call from a worker thread."""
+    if repo.index is None:
         return []
+    around = req.prefix.splitlines()[-40:] + req.suffix.splitlines()[:10]
     try:
-        found = find(req)
+        hits = repo.index.chunks_for("\n".join(around), k=k, exclude_path=req.path or None)
     except Exception:
         log.exception("repository snippets failed for %s", repo.path)
         return []
-    return [s if isinstance(s, Snippet) else Snippet(str(s[0]), str(s[1])) for s in found or []]
+    return [Snippet(h.path, h.text) for h in hits if h.text]
