@@ -150,6 +150,7 @@ def create_app(engine, config: ServiceConfig | None = None) -> FastAPI:
         return convert.infill_response(result, cut, svc.model, body.response_fields)
 
     @app.post("/v1/completions")
+    @app.post("/completions", include_in_schema=False)     # llama.cpp serves both paths too
     async def openai_completions(body: OpenAICompletion, request: Request):
         """OpenAI legacy completions (Continue's `openai` provider for autocomplete)."""
         req, rules = convert.openai_request(body, config.default_max_tokens)

@@ -88,3 +88,9 @@ def test_bad_fields(base_url, body, fragment):
     r = httpx.post(base_url + URL, json=body)
     assert r.status_code == 422 and fragment in r.json()["error"]["message"]
     assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_completions_alias_without_v1(base_url, expected):
+    r = httpx.post(base_url + "/completions", json={"prompt": CODE[:33], "max_tokens": 9})
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["text"] == expected(prefix=CODE[:33], max_tokens=9).text
