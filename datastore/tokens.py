@@ -81,19 +81,15 @@ def token_range(char_starts: np.ndarray | None, n_tokens: int, n_chars: int,
     return lo, max(hi, lo)
 
 
-# A cut right after "\n", before a line with visible text, is a pre-tokenization boundary for
-# GPT-2-style regex tokenizers (Qwen, StarCoder, DeepSeek, Llama 3): no pre-token spans it.
-# Then a file's tokens are its lines' tokens concatenated, and an edit re-tokenizes only the
-# lines it touched. SentencePiece-style tokenizers (a "▁" added per text) fail the probe and
-# are always encoded whole.
-_LINE_CUT = re.compile(r"(?<=\n)(?=[^\S\r\n]*[^\s])")
+# Where a text can be cut so that its tokens are the pieces' tokens concatenated: then an edit
+# re-tokenizes only the lines it touched. Regex pre-tokenizers never let a pre-token span
+# such a cut; which cut is safe depends on the regex, so each is checked on a probe text:
+# - after "\n", before a line with visible text (Qwen, Llama 3: punctuation keeps its "\n");
+# - before "\n", after visible text (GPT-2: "\n" joins the next line's indentation).
+# Tokenizers that pass neither (SentencePiece adds "▁" per text) are always encoded whole.
+_CUTS = (re.compile(r"(?<=\n)(?=[^\S\r\n]*[^\s])"), re.compile(r"(?<=[^\s])(?=\r?\n)"))
 _PROBE = ("import os\n\n\nclass A(B):\n    x = 1  \n  \t\n    def f(self, a):\r\n        return a['k']  # é 中文\n"
           "\n\tif (x) {\n\t\treturn y;\n\t}\n}\n  \n\nfunc main() {}\n#define X 1\n\"\"\"doc\"\"\"\n...\n")
-
-
-def split_lines_at_safe_cuts(text: str) -> list[str]:
-    """The text cut before every line that has visible text."""
-    return _LINE_CUT.split(text)
 
 
 class LineTokenizer:
@@ -102,8 +98,9 @@ class LineTokenizer:
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         whole = encode(tokenizer, _PROBE)
-        parts = [encode(tokenizer, p) for p in split_lines_at_safe_cuts(_PROBE)]
-        self.exact = np.array_equal(whole, np.concatenate(parts))
+        self.cut = next((c for c in _CUTS if np.array_equal(
+            whole, np.concatenate([encode(tokenizer, p) for p in c.split(_PROBE)]))), None)
+        self.exact = self.cut is not None
 
     def encode(self, text: str, cache: dict) -> tuple[np.ndarray, np.ndarray | None, dict]:
         """(ids, char starts, new cache) for `text`; `cache` maps line text -> (ids, starts)
@@ -111,7 +108,7 @@ class LineTokenizer:
         if not self.exact:
             ids, starts = encode_texts(self.tokenizer, [text])[0]
             return ids, starts, {}
-        lines = split_lines_at_safe_cuts(text)
+        lines = self.cut.split(text)
         missing = list({ln for ln in lines if ln not in cache})
         new = dict(zip(missing, encode_texts(self.tokenizer, missing))) if missing else {}
         parts = [cache[ln] if ln in cache else new[ln] for ln in lines]

@@ -66,7 +66,9 @@ def walk_files(root: str | Path) -> Iterator[SourceFile]:
         spec = _load_gitignore(folder)
         if spec is not None:       # top-down walk: parents' specs are already in the list
             specs.append((prefix, spec))
-        dirs[:] = sorted(d for d in dirs if not _ignored(prefix + d + "/", specs))
+        # real folders before symlinked ones, so a linked folder keeps its real path
+        dirs[:] = sorted((d for d in dirs if not _ignored(prefix + d + "/", specs)),
+                         key=lambda d: (os.path.islink(os.path.join(folder, d)), d))
         for name in sorted(files):
             rel = prefix + name
             if not reg.is_indexable(name) or _ignored(rel, specs):
