@@ -33,6 +33,9 @@ export class CompletionFeedback implements vscode.Disposable {
   }
 
   readonly middleware: Middleware = {
+    // The server also answers textDocument/completion with the same suggestion, for editors
+    // without ghost text; in VS Code that would be a duplicate in the suggest widget.
+    provideCompletionItem: () => undefined,
     provideInlineCompletionItems: async (doc, pos, ctx, token, next) => {
       const result = await next(doc, pos, ctx, token);
       const items = Array.isArray(result) ? result : result?.items ?? [];
