@@ -120,6 +120,20 @@ class Engine:
                 if hasattr(s, "clear"):
                     s.clear()
 
+    def warm(self, req: CompletionRequest) -> int:
+        """Prefill the prompt of `req` into the KV cache while the editor is idle.
+
+        Returns the number of prompt tokens now cached. A real completion arriving meanwhile
+        should cancel this through `req.is_cancelled` (checked between chunks).
+        """
+        _validate(req)
+        if not self.cfg.kv_reuse or not hasattr(self.backend, "warm"):
+            return 0
+        with self._lock:
+            prompt = self.prompts.build(req)
+            # The completion's last prompt token is recomputed anyway: cache all but it.
+            return self.backend.warm(prompt[:-1], req.doc_id or req.path or "default", req.is_cancelled)
+
     def source(self, name: str) -> DraftSource | None:
         return next((s for s in self.sources if s.name == name), None)
 

@@ -129,14 +129,23 @@ class PromptBuilder:
         return ids
 
     def build(self, req: CompletionRequest) -> list[int]:
-        """Prompt token ids for a request (PSM order; plain prefix if the model has no FIM)."""
-        pre = self.cut_prefix(req.prefix)
+        """Prompt token ids for a request; plain prefix if the model has no FIM tokens.
+
+        Layout: [snippets] PRE prefix-up-to-the-cursor-line SUF suffix MID text-typed-on-the-line.
+        The text typed on the cursor line goes after MID, as the start of the middle (as
+        llama.vscode does), so keystrokes within a line change only the last few prompt tokens
+        and the KV of everything before them is reused.
+        """
         fam = self.family
         if fam is None:
-            return pre or [self.tok.eos_token_id or 0]
+            return self.cut_prefix(req.prefix) or [self.tok.eos_token_id or 0]
+        head, sep, line = req.prefix.rpartition("\n")
+        pre = self.cut_prefix(head + sep)
         suf = self.cut_suffix(req.suffix)
+        typed = list(self._encode_cached(line)) if line else []
         if fam.spaced:
             sp = list(self._encode_cached(" "))
-            return self._special(fam.prefix) + sp + pre + sp + self._special(fam.suffix) + suf + sp + self._special(fam.middle)
+            return (self._special(fam.prefix) + sp + pre + sp + self._special(fam.suffix) + suf + sp +
+                    self._special(fam.middle) + typed)
         return (self.snippet_ids(req) + self._special(fam.prefix) + pre +
-                self._special(fam.suffix) + suf + self._special(fam.middle))
+                self._special(fam.suffix) + suf + self._special(fam.middle) + typed)

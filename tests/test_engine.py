@@ -108,3 +108,25 @@ def test_cancel_stops_generation(engine):
     # The engine is still usable afterwards and still exact.
     req = CompletionRequest(prefix=CODE, max_tokens=16, doc_id="after-cancel")
     assert engine.complete(req).tokens == reference(engine, req)
+
+
+def test_warm_up_prefill_is_reused_and_exact(engine):
+    req = CompletionRequest(prefix=CODE, suffix="x = 1\n", max_tokens=16, doc_id="warm-doc")
+    engine.backend.store.clear()
+    cached = engine.warm(req)
+    assert cached == len(engine.prompts.build(req)) - 1
+    res = engine.complete(req)
+    assert res.stats["reused_prompt_tokens"] == cached
+    assert res.tokens == reference(engine, req)
+
+
+def test_warm_up_cancelled_keeps_partial_prefix(engine):
+    req = CompletionRequest(prefix=CODE * 3, max_tokens=8, doc_id="warm-cancel")
+    engine.backend.store.clear()
+    polls = []
+    req.is_cancelled = lambda: (polls.append(1) or len(polls) > 1)
+    cached = engine.warm(req)
+    assert 0 < cached < len(engine.prompts.build(req)) - 1      # stopped after one chunk
+    req.is_cancelled = None
+    res = engine.complete(req)
+    assert res.stats["reused_prompt_tokens"] == cached and res.tokens == reference(engine, req)

@@ -68,6 +68,25 @@ class HFBackend:
         return int(logits.argmax()), reused
 
     @torch.inference_mode()
+    def warm(self, tokens: list[int], key: str, is_cancelled=None, chunk: int = 128) -> int:
+        """Prefill `tokens` into the store under `key` without generating (editor idle time).
+
+        Works in chunks and stops early when `is_cancelled()` turns true; whatever was computed
+        is kept. Returns the number of tokens whose KV is now stored.
+        """
+        ids = np.asarray(tokens, np.int64)
+        taken = self.store.take(key, ids)
+        cache, done = taken if taken is not None else (DynamicCache(config=self.model.config), 0)
+        crop_cache(cache, done) if taken is not None else None
+        while done < len(ids) and not (is_cancelled and is_cancelled()):
+            part = torch.as_tensor(ids[done:done + chunk], device=self.model.device)
+            self.model(input_ids=part[None], past_key_values=cache, use_cache=True, logits_to_keep=1)
+            done += len(part)
+        if done:
+            self.store.put(key, ids[:done], cache, _cache_nbytes(cache))
+        return done
+
+    @torch.inference_mode()
     def verify(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray) -> np.ndarray:
         past = _cache_len(self.cache)
         n = len(tokens)
