@@ -8,7 +8,8 @@
 #          server received codeswift/completionShown and completionAccepted
 #   ghost  the real `codeswift lsp` with a tiny random model -> ghost text appears while typing,
 #          Tab inserts it, the status bar shows the speed of the last completion
-# Usage: scripts/vscode-e2e.sh [error|stub|ghost|all]...   (default: all)
+#   badmodel  the real server with codeswift.model = a missing path -> error naming the model
+# Usage: scripts/vscode-e2e.sh [error|stub|badmodel|ghost|all]...   (default: all)
 # Slow (first run installs and compiles code-server's native modules, ~3 min on 2 cores);
 # not part of CI. Needs: node 20, apt packages chromium ripgrep libkrb5-dev build-essential.
 # Env: CODESWIFT_E2E_CACHE (code-server install, default ~/.cache/codeswift-e2e),
@@ -22,7 +23,7 @@ CACHE=${CODESWIFT_E2E_CACHE:-$HOME/.cache/codeswift-e2e}
 CODESWIFT=${CODESWIFT_BIN:-$ROOT/.venv/bin/codeswift}
 PYTHON=$(dirname "$CODESWIFT")/python
 SCENARIOS=${*:-all}
-[ "$SCENARIOS" = all ] && SCENARIOS="error stub ghost"
+[ "$SCENARIOS" = all ] && SCENARIOS="error stub badmodel ghost"
 CODE_SERVER_VERSION=4.100.3
 PLAYWRIGHT_VERSION=1.65.1
 NODE_GYP=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
@@ -96,9 +97,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run_scenario NAME SETTINGS_JSON SCREENSHOT: a fresh workspace, VS Code profile and browser each.
+# run_scenario NAME SETTINGS_JSON SCREENSHOT [EXPECTED_ERROR]: a fresh workspace, VS Code profile
+# and browser each. With EXPECTED_ERROR the status bar must show an error and a notification
+# containing that text; without, ghost text must appear.
 run_scenario() {
-  local name=$1 settings=$2 screenshot=$3 port=$((20000 + RANDOM % 20000))
+  local name=$1 settings=$2 screenshot=$3 expect=${4:-} port=$((20000 + RANDOM % 20000))
   local dir=$TMP/$name
   mkdir -p "$dir/User" "$dir/extensions" "$dir/workspace/.vscode"
   cp -r "$EXT/e2e/fixture/." "$dir/workspace/"
@@ -135,7 +138,7 @@ EOF
   local rc=0
   NODE_PATH=$CACHE/node_modules node "$EXT/e2e/drive.cjs" --scenario "$name" \
     --url "http://127.0.0.1:$port/?folder=$dir/workspace" --file hello.py \
-    --screenshot "$screenshot" --profile "$dir/chromium" || rc=$?
+    --screenshot "$screenshot" --profile "$dir/chromium" ${expect:+--expect "$expect"} || rc=$?
   kill "$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; CS_PID=
   if [ $rc -ne 0 ]; then
     echo "--- code-server log (tail)"; tail -30 "$dir/code-server.log"
@@ -145,6 +148,11 @@ EOF
   fi
 }
 
+need_lsp() {
+  [ -x "$CODESWIFT" ] || { echo "$CODESWIFT not found: pip install -e $ROOT" >&2; exit 1; }
+  "$CODESWIFT" lsp --help >/dev/null || { echo "'codeswift lsp' is not available" >&2; exit 1; }
+}
+
 check_tools
 install_code_server
 build_vsix
@@ -152,7 +160,8 @@ TMP=$(mktemp -d /tmp/codeswift-e2e.XXXXXX)
 for scenario in $SCENARIOS; do
   case $scenario in
     error)
-      run_scenario error '{"codeswift.serverPath": "/nonexistent/bin/codeswift"}' "$EXT/e2e/screenshot-error.png" ;;
+      run_scenario error '{"codeswift.serverPath": "/nonexistent/bin/codeswift"}' "$EXT/e2e/screenshot-error.png" \
+        'codeswift.serverPath is /nonexistent/bin/codeswift, which does not exist. To fix it, run: pip install codeswift' ;;
     stub)
       run_scenario stub "{\"codeswift.serverPath\": \"$EXT/e2e/stub-server.cjs\", \"codeswift.model\": \"stub\"}" \
         "$EXT/e2e/screenshot-stub.png"
@@ -166,14 +175,17 @@ for scenario in $SCENARIOS; do
       grep -q '"method":"codeswift/reindex"' "$TMP/stub/stub.log"
       [ "$(grep -c '"method":"initialize"' "$TMP/stub/stub.log")" = 2 ]
       [ "$(grep -c '"method":"exit"' "$TMP/stub/stub.log")" -ge 1 ]
-      echo "stub server received completionShown, completionAccepted (whole) and (partial)" ;;
+      echo "stub server received completionShown, completionAccepted (whole and partial), reindex, restart" ;;
+    badmodel)
+      need_lsp
+      run_scenario badmodel "{\"codeswift.serverPath\": \"$CODESWIFT\", \"codeswift.model\": \"/nonexistent/model\"}" \
+        "$EXT/e2e/screenshot-badmodel.png" 'Model /nonexistent/model (codeswift.model)' ;;
     ghost)
-      [ -x "$CODESWIFT" ] || { echo "$CODESWIFT not found: pip install -e $ROOT" >&2; exit 1; }
-      "$CODESWIFT" lsp --help >/dev/null || { echo "'codeswift lsp' is not available yet" >&2; exit 1; }
+      need_lsp
       model=$(tiny_model)
       run_scenario ghost "{\"codeswift.serverPath\": \"$CODESWIFT\", \"codeswift.model\": \"$model\",
         \"codeswift.device\": \"cpu\", \"codeswift.maxTokens\": 16, \"codeswift.languages\": [\"python\"]}" "$EXT/e2e/screenshot.png" ;;
-    *) echo "unknown scenario $scenario (error|stub|ghost|all)" >&2; exit 2 ;;
+    *) echo "unknown scenario $scenario (error|stub|badmodel|ghost|all)" >&2; exit 2 ;;
   esac
 done
 log "e2e passed: $SCENARIOS"

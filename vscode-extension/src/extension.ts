@@ -26,28 +26,29 @@ export function activate(context: vscode.ExtensionContext): void {
   let settings = currentSettings(log);
   let lastStatus: Status | undefined;
   let diagnosis: Diagnosis | undefined;
-  let shownErrorMessage = '';
+  // The same failure often arrives twice (an error status and the server's own showMessage):
+  // one notification per distinct diagnosis and server run.
+  const shownMessages = new Set<string>();
   const feedback = new CompletionFeedback((method, params) => session?.notify(method, params));
 
+  const report = (d: Diagnosis) => {
+    diagnosis = d;
+    if (shownMessages.has(d.message)) return;
+    shownMessages.add(d.message);
+    void showFailure(d, log);
+  };
   const onStatus = (status: Status) => {
     lastStatus = status;
     statusBar.show(statusView(status));
-    if (status.state !== 'error') {
-      diagnosis = undefined;
-      shownErrorMessage = '';
-      return;
-    }
-    // An error status (e.g. the model failed to load) gets the same diagnosis as a failed start.
-    if (status.message !== shownErrorMessage && session !== undefined) {
-      shownErrorMessage = status.message;
-      diagnosis = session.diagnoseStatus(status.message);
-      void showFailure(diagnosis, log);
-    }
+    if (status.state !== 'error') diagnosis = undefined;
+    else if (session !== undefined) report(session.diagnoseMessage(status.message));
+  };
+  const onServerError = (message: string) => {
+    if (session !== undefined) report(session.diagnoseMessage(message));
   };
   const onFailure = (d: Diagnosis) => {
-    diagnosis = d;
     statusBar.show(clientStateView('failed', d.fixCommand !== undefined ? `${d.message}\nFix: ${d.fixCommand}` : d.message));
-    void showFailure(d, log);
+    report(d);
   };
 
   // Sessions start and stop strictly one after another, however fast settings change.
@@ -58,7 +59,7 @@ export function activate(context: vscode.ExtensionContext): void {
       session = undefined;
       lastStatus = undefined;
       diagnosis = undefined;
-      shownErrorMessage = '';
+      shownMessages.clear();
       if (!settings.enable) {
         statusBar.show(clientStateView('disabled'));
         return;
@@ -67,7 +68,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
       const launch = serverLaunch(settings, { home: os.homedir(), workspaceFolder: folder });
       session = new ServerSession(settings, launch, folder, log,
-        { onStatus, onFailure, middleware: feedback.middleware });
+        { onStatus, onServerError, onFailure, middleware: feedback.middleware });
       await session.start();
     }).catch((err) => log.error(`Restarting the server: ${String(err)}`));
     return queue;

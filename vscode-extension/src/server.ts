@@ -5,9 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
-import type * as vscode from 'vscode';
+import * as vscode from 'vscode';
 import {
-  CloseAction, ErrorAction, LanguageClient, type LanguageClientOptions, type Middleware,
+  CloseAction, ErrorAction, LanguageClient, type LanguageClientOptions, MessageType, type Middleware,
+  ShowMessageNotification,
 } from 'vscode-languageclient/node';
 import { type Diagnosis, diagnose } from './core/errors';
 import { findExecutable, type Launch } from './core/launch';
@@ -23,6 +24,8 @@ const EXIT_GRACE_MS = 3000;
 export interface SessionHooks {
   onStatus(status: Status): void;
   onFailure(diagnosis: Diagnosis): void;
+  /** A `window/showMessage` of type Error: diagnosed like a failure instead of shown raw. */
+  onServerError(message: string): void;
   middleware: Middleware;
 }
 
@@ -67,6 +70,12 @@ export class ServerSession {
       const status = parseStatus(raw);
       if (status !== undefined) this.hooks.onStatus(status);
     });
+    // Registered before start, so it replaces the client's default showMessage handler.
+    client.onNotification(ShowMessageNotification.type, ({ type, message }) => {
+      if (type === MessageType.Error) this.hooks.onServerError(message);
+      else if (type === MessageType.Warning) void vscode.window.showWarningMessage(message);
+      else void vscode.window.showInformationMessage(message);
+    });
     this.client = client;
     try {
       await client.start();
@@ -107,8 +116,8 @@ export class ServerSession {
     }
   }
 
-  /** Diagnoses the message of an `error` status the same way as a failed start. */
-  diagnoseStatus(message: string): Diagnosis {
+  /** Diagnoses an error message from the running server the same way as a failed start. */
+  diagnoseMessage(message: string): Diagnosis {
     return diagnose(this.launch, this.settings, { output: message });
   }
 

@@ -87,7 +87,8 @@ test('the CLI\'s "not pulled yet" error yields its own pull command', () => {
   const out = "codeswift: error: model 'qwen2.5-coder-1.5b' is not pulled yet: run `codeswift models pull qwen2.5-coder-1.5b`";
   assert.deepEqual(diagnose(onPath, settings({ model: 'qwen2.5-coder-1.5b' }), { exitCode: 2, output: out }), {
     kind: 'modelMissing', fixCommand: 'codeswift models pull qwen2.5-coder-1.5b', setting: 'codeswift.model',
-    message: `Model qwen2.5-coder-1.5b is not available: ${out}`,
+    message: "Model qwen2.5-coder-1.5b is not available: model 'qwen2.5-coder-1.5b' is not pulled yet: " +
+      'run `codeswift models pull qwen2.5-coder-1.5b`',
   });
 });
 
@@ -95,7 +96,8 @@ test('an unknown model name gets no pull command', () => {
   const out = "codeswift: error: unknown model 'qwen9': give a known name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), " +
     'a model folder, a .gguf file or a Hugging Face id (owner/name)';
   assert.deepEqual(diagnose(onPath, settings({ model: 'qwen9' }), { exitCode: 2, output: out }), {
-    kind: 'modelMissing', setting: 'codeswift.model', message: `Model qwen9 (codeswift.model) is unknown: ${out}`,
+    kind: 'modelMissing', setting: 'codeswift.model',
+    message: `Model qwen9 (codeswift.model) is unknown: ${out.replace('codeswift: error: ', '')}`,
   });
 });
 
@@ -103,7 +105,7 @@ test('a missing .gguf file points at the setting', () => {
   const out = 'codeswift: error: GGUF file not found: /m/q.gguf';
   assert.deepEqual(diagnose(onPath, settings({ model: '/m/q.gguf' }), { exitCode: 2, output: out }), {
     kind: 'modelMissing', setting: 'codeswift.model',
-    message: `Model /m/q.gguf (codeswift.model) could not be loaded: ${out}`,
+    message: 'Model /m/q.gguf (codeswift.model) could not be loaded: GGUF file not found: /m/q.gguf',
   });
 });
 
@@ -129,8 +131,10 @@ test('isModelPath separates names and hub ids from files', () => {
     .map(isModelPath), [true, true, true, true, true, true, false, false]);
 });
 
-test('lastLine skips blank lines and truncates long ones', () => {
+test('lastLine skips blank lines, drops the CLI prefix and truncates long ones', () => {
   assert.equal(lastLine('a\n  b  \n\n'), 'b');
+  assert.equal(lastLine('codeswift: error: no model'), 'no model');
+  assert.equal(lastLine('codeswift: unknown model'), 'unknown model');
   assert.equal(lastLine(''), '');
   assert.equal(lastLine('x'.repeat(250)), 'x'.repeat(199) + '…');
 });

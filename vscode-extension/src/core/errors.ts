@@ -36,9 +36,10 @@ export function isModelPath(model: string): boolean {
   return /^(\/|\.{1,2}[\\/]|~|[A-Za-z]:[\\/])/.test(model) || model.toLowerCase().endsWith('.gguf');
 }
 
+/** The last non-empty line, without the CLI's `codeswift: error:` prefix. */
 export function lastLine(output: string): string {
   const lines = output.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  const line = lines.length > 0 ? lines[lines.length - 1] : '';
+  const line = lines.length > 0 ? lines[lines.length - 1].replace(/^codeswift: (error: )?/, '') : '';
   return line.length > MAX_DETAIL ? line.slice(0, MAX_DETAIL - 1) + '…' : line;
 }
 
