@@ -88,6 +88,15 @@ def run_engine(engine: Engine, req: CompletionRequest) -> dict:
             "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"]}
 
 
+def quality(text: str, gold: str, stop: str) -> dict:
+    """Exact match and edit similarity of a completion against the rest of the gold span."""
+    import difflib
+    from .stops import cut_text
+    text = cut_text(text, stop, "")
+    a, b = text.strip(), gold.strip()
+    return {"exact_match": a == b, "edit_similarity": round(difflib.SequenceMatcher(None, a, b).ratio(), 4)}
+
+
 def top2_gap(engine: Engine, prompt: list[int], out: list[int], j: int) -> float:
     """Top-2 logit gap of the model before token j of the reference output."""
     ids = torch.tensor([prompt + out[:j]], device=engine.model.device)
@@ -149,11 +158,14 @@ def run_bench(args: argparse.Namespace) -> dict:
     if not tasks:
         raise BadInputError("no tasks selected")
     model, tok, path = load_model(args.model, args.device, args.dtype)
+    from .prompt import PromptBudget
+    budget = PromptBudget(prefix=args.prefix_tokens, suffix=args.suffix_tokens)
     base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
-                        sources=ALL_SOURCES)
+                        sources=ALL_SOURCES, prompt=budget)
     engines = {m: Engine(model, tok, engine_config(m, base), model_id=path)
                for m in methods if m.startswith("codeswift")}
-    ref = next(iter(engines.values()), None) or Engine(model, tok, EngineConfig(measure_cost=False), model_id=path)
+    ref = next(iter(engines.values()), None) or Engine(model, tok, EngineConfig(measure_cost=False, prompt=budget),
+                                                       model_id=path)
     console.print(f"model {path} on {ref.backend.device} ({ref.backend.dtype}); {len(tasks)} tasks; "
                   f"mode {args.mode}; methods {', '.join(methods)}")
     _warm_up(ref, engines, methods)
@@ -161,6 +173,7 @@ def run_bench(args: argparse.Namespace) -> dict:
     rows: list[dict] = []
     meta = {"model": path, "device": ref.backend.device, "dtype": ref.backend.dtype, "mode": args.mode,
             "max_tokens": args.max_tokens, "tasks": args.tasks, "methods": methods,
+            "prefix_tokens": args.prefix_tokens, "suffix_tokens": args.suffix_tokens,
             "cost_curve_ms": ref.cost.to_json(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     interrupted = False
     try:
@@ -220,7 +233,8 @@ def _run_request(ref: Engine, engines: dict, methods: list[str], r: Request, arg
             row["top2_gap"] = round(top2_gap(ref, prompt, ar, j), 4)
             row["near_tie"] = row["top2_gap"] < NEAR_TIE
         if m == "ar":
-            row["text"] = ref.tokenizer.decode(toks, skip_special_tokens=True)
+            row["text"] = text = ref.tokenizer.decode(toks, skip_special_tokens=True)
+            row.update(quality(text, task.gold[len(r.prefix) - len(task.prefix):], req.stop))
         rows.append(row)
     return rows
 
@@ -243,6 +257,8 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
     p.add_argument("--stop", choices=("none", "line", "block"),
                    help="override the stop rule (default: line for line tasks, block for functions)")
+    p.add_argument("--prefix-tokens", type=int, default=1024, help="prompt budget for the prefix (default: %(default)s)")
+    p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
     p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
     p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
     p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")

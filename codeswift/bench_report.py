@@ -42,6 +42,10 @@ def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
                 d["proposed"] += s.get("proposed", 0)
                 d["accepted_tokens"] += s.get("accepted_tokens", 0)
         agg["per_source"] = src
+        q = [r for r in rs if "exact_match" in r]
+        if q:
+            agg["exact_match"] = sum(r["exact_match"] for r in q) / len(q)
+            agg["edit_similarity"] = sum(r["edit_similarity"] for r in q) / len(q)
         out[m] = agg
     return out
 
@@ -65,6 +69,9 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
                   _fmt(a.get("decode_speedup_vs_pld")), _fmt(a.get("e2e_speedup_vs_ar")),
                   f"{a['identical']}/{a['requests']}")
     console.print(t)
+    if "exact_match" in agg.get("ar", {}):
+        console.print(f"  quality of the greedy output vs gold: exact match {agg['ar']['exact_match']:.2%}, "
+                      f"edit similarity {agg['ar']['edit_similarity']:.3f}")
     for m, a in agg.items():
         if a["per_source"]:
             console.print(f"  {m} per source: " + ", ".join(

@@ -13,7 +13,7 @@ from .sources import Draft, DraftContext, DraftSource
 from .timing import TimingPolicy
 from .tree import TokenTree, build_tree, chain_tree, truncate
 
-CHEAP = {"context", "cache"}          # in-memory, answered inline; others go to the pool
+CHEAP = {"context", "pref"}          # in-memory, answered inline; others go to the pool
 
 
 @dataclass
