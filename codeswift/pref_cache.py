@@ -21,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from codeswift.retrieval_sources import CursorContext
 from codeswift.sources import Draft, DraftContext
 
 _ENTRY_OVERHEAD = 120          # bytes per entry besides its tokens (object, list slot, ints)
@@ -54,8 +55,12 @@ class PrefCache:
     name = "pref"
 
     def __init__(self, ngram_sizes: Sequence[int] = (8, 4, 2), max_cont: int = 32,
-                 per_key: int = 4, max_entries: int = 50_000, max_bytes: int = 32 << 20):
+                 per_key: int = 4, max_entries: int = 50_000, max_bytes: int = 32 << 20,
+                 special_ids: Sequence[int] = ()):
+        """`special_ids` (the tokenizer's `all_special_ids`) lets the cache key fill-in-the-
+        middle prompts by the text before the cursor instead of their suffix."""
         self.ngram_sizes = tuple(sorted(set(ngram_sizes), reverse=True))
+        self._cursor = CursorContext(special_ids)
         self.max_cont, self.per_key = max_cont, per_key
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._table: OrderedDict[tuple, list[_Entry]] = OrderedDict()   # LRU order: oldest first
@@ -73,7 +78,8 @@ class PrefCache:
         with self._lock:
             self._store_current()
             self._clock += 1
-            tail = [int(t) for t in ctx.tokens[-self.ngram_sizes[0]:]] if self.ngram_sizes else []
+            self._cursor.reset(ctx)
+            tail = self._cursor.tokens(ctx, self.ngram_sizes[0])
             self._current = _Completion(ctx.doc_id, tail, len(tail))
             self._proposed = []
 
@@ -88,19 +94,20 @@ class PrefCache:
                     entry.misses += 1
             self._proposed = []
             if self._current is None:
-                self._current = _Completion(ctx.doc_id, [int(t) for t in ctx.tokens[-self.ngram_sizes[0]:]])
-                self._current.generated_from = len(self._current.tokens)
+                tail = self._cursor.tokens(ctx, self.ngram_sizes[0])
+                self._current = _Completion(ctx.doc_id, tail, len(tail))
             self._current.tokens.extend(int(t) for t in accepted)
 
     def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
         """Remembered continuations of the context's last n tokens, best first."""
         drafts, seen = [], set()
+        context = self._cursor.tokens(ctx, self.ngram_sizes[0])
         with self._lock:
             self._proposed = []
             for n in self.ngram_sizes:
-                if len(ctx.tokens) < n:
+                if len(context) < n:
                     continue
-                gram = tuple(int(t) for t in ctx.tokens[-n:])
+                gram = tuple(context[-n:])
                 for scope in ((ctx.doc_id, None) if ctx.doc_id is not None else (None,)):
                     key = (scope, n, hash(gram))
                     entries = self._table.get(key)

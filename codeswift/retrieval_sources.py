@@ -8,6 +8,8 @@ tokens matched (longer = more specific) plus a fraction below 1 that grows with 
 continuation followed that match. `meta` carries `count`, `match_len` and, for the corpus,
 `origin` ("chunks" for the K retrieved chunks, "corpus" for the whole corpus).
 
+Both match the text before the cursor followed by the generated tokens (`CursorContext`): in
+a fill-in-the-middle prompt the last prompt tokens are the suffix and a special token.
 The repository source sees unsaved edits through `RepoIndex.update_file`. The corpus source
 fetches, once per completion in `reset()`, the K corpus chunks most similar to the code around
 the cursor (FAISS), and searches them with a small suffix index at every step, next to the
@@ -31,29 +33,6 @@ def _drafts(conts: list[Continuation], source: str, **meta) -> list[Draft]:
                   meta={"count": c.count, "match_len": c.match_len, **meta}) for c in conts]
 
 
-class RepoSource:
-    """Continuations of the context found in the repository (unsaved edits included)."""
-
-    name = "repo"
-
-    def __init__(self, index: RepoIndex, min_match: int = 2, exclude_current: bool = False,
-                 max_suffix: int = 32):
-        self.index, self.min_match, self.max_suffix = index, min_match, max_suffix
-        self.exclude_current = exclude_current   # the prompt already holds the current file
-        self._exclude: str | None = None
-
-    def reset(self, ctx: DraftContext) -> None:
-        self._exclude = ctx.path if self.exclude_current and ctx.path else None
-
-    def observe(self, ctx: DraftContext, accepted: list[int]) -> None:
-        pass
-
-    def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
-        conts = self.index.lookup(ctx.tokens, max_len, max_drafts, exclude_path=self._exclude,
-                                  min_match=self.min_match, max_suffix=self.max_suffix)
-        return _drafts(conts, self.name)
-
-
 def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int]) -> tuple[list[int], list[int]]:
     """(tokens before the cursor, tokens after it) of a prompt, model-family agnostic.
 
@@ -75,6 +54,65 @@ def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int])
     return pieces[-1], []
 
 
+class CursorContext:
+    """The tokens a source should match: the text before the cursor, then what was generated.
+
+    In a fill-in-the-middle prompt the tokens right before generation are the suffix and a
+    special token, which never occur in a repository; the tokens that do are the prefix."""
+
+    KEEP = 256
+
+    def __init__(self, special_ids=()):
+        self.special = set(int(t) for t in special_ids)
+        self._before: list[int] = []
+        self._prompt: tuple[int, int] | None = None
+
+    def reset(self, ctx: DraftContext) -> None:
+        before = (cursor_tokens(ctx.tokens, ctx.prompt_len, self.special)[0] if self.special
+                  else [int(t) for t in ctx.tokens[:ctx.prompt_len]])
+        self._before = before[-self.KEEP:]
+        self._prompt = self._key(ctx)
+
+    @staticmethod
+    def _key(ctx: DraftContext) -> tuple[int, int]:
+        n = min(ctx.prompt_len, len(ctx.tokens))
+        return (n, int(ctx.tokens[n - 1]) if n else -1)
+
+    def tokens(self, ctx: DraftContext, keep: int) -> list[int]:
+        """Last `keep` tokens of (text before the cursor + generated tokens)."""
+        if self._prompt != self._key(ctx):
+            self.reset(ctx)                    # propose() without reset(): derive it now
+        generated = [int(t) for t in ctx.tokens[ctx.prompt_len:][-keep:]]
+        need = keep - len(generated)
+        return (self._before[-need:] if need > 0 else []) + generated
+
+
+class RepoSource:
+    """Continuations of the context found in the repository (unsaved edits included)."""
+
+    name = "repo"
+
+    def __init__(self, index: RepoIndex, min_match: int = 2, exclude_current: bool = False,
+                 max_suffix: int = 32):
+        self.index, self.min_match, self.max_suffix = index, min_match, max_suffix
+        self.exclude_current = exclude_current   # the prompt already holds the current file
+        self._exclude: str | None = None
+        self._cursor = CursorContext(getattr(index.tokenizer, "all_special_ids", ()) or ())
+
+    def reset(self, ctx: DraftContext) -> None:
+        self._exclude = ctx.path if self.exclude_current and ctx.path else None
+        self._cursor.reset(ctx)
+
+    def observe(self, ctx: DraftContext, accepted: list[int]) -> None:
+        pass
+
+    def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
+        conts = self.index.lookup(self._cursor.tokens(ctx, self.max_suffix), max_len, max_drafts,
+                                  exclude_path=self._exclude,
+                                  min_match=self.min_match, max_suffix=self.max_suffix)
+        return _drafts(conts, self.name)
+
+
 class CorpusSource:
     """Continuations from the general corpus: the K most similar chunks, then everything."""
 
@@ -88,6 +126,7 @@ class CorpusSource:
         self.query_fn = query_fn or self.query_text
         tok = corpus.tokenizer
         self._special = set(getattr(tok, "all_special_ids", ()) or ())
+        self._cursor = CursorContext(self._special)
         self._chunks: SuffixIndex | None = None
         self.last_hits: list = []
 
@@ -99,6 +138,7 @@ class CorpusSource:
 
     def reset(self, ctx: DraftContext) -> None:
         """Fetch the K chunks most similar to the code around the cursor (once per completion)."""
+        self._cursor.reset(ctx)
         self.last_hits = self.corpus.search(self.query_fn(ctx), self.k_chunks)
         docs = [self.corpus.unit_tokens(h.unit) for h in self.last_hits]
         self._chunks = SuffixIndex.from_documents(docs) if docs else None
@@ -108,12 +148,13 @@ class CorpusSource:
 
     def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
         drafts: list[Draft] = []
+        context = self._cursor.tokens(ctx, self.max_suffix)
         if self._chunks is not None:
-            conts = lookup([(self._chunks, None)], ctx.tokens, max_len, max_drafts,
+            conts = lookup([(self._chunks, None)], context, max_len, max_drafts,
                            self.max_suffix, self.min_match)
             drafts += _drafts(conts, self.name, origin="chunks")
         if self.use_global:
-            conts = self.corpus.lookup(ctx.tokens, max_len, max_drafts, self.min_match, self.max_suffix)
+            conts = self.corpus.lookup(context, max_len, max_drafts, self.min_match, self.max_suffix)
             drafts += _drafts(conts, self.name, origin="corpus")
         best: dict[tuple[int, ...], Draft] = {}
         for d in drafts:                      # same tokens from both: keep the better score

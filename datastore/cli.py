@@ -75,10 +75,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     tokenizer = _tokenizer(args.model)
     index = RepoIndex.open_or_build(args.path, tokenizer, args.out, progress=not args.quiet)
     r = index.report
-    _summary("index", {"files": r.files, "processed": r.processed, "reused": r.reused,
-                       "skipped": r.skipped, "removed": r.removed, "chunks": r.chunks,
-                       "symbols": r.symbols, "tokens": r.tokens, "seconds": round(r.seconds, 2),
-                       "build": r.reason, "saved to": str(index.index_path)})
+    _summary(f"codeswift index: {r.files:,} files ({r.processed:,} processed, {r.reused:,} reused, "
+             f"{r.skipped:,} skipped, {r.removed:,} removed), {r.chunks:,} chunks, {r.symbols:,} symbols, "
+             f"{r.tokens:,} tokens in {r.seconds:.2f} s [{r.reason}]", index.index_path)
     return 0
 
 
@@ -93,17 +92,14 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     corpus = Corpus.build(args.sources, args.out, tokenizer, args.embedder, progress=not args.quiet)
     r, s = corpus.report, corpus.stats()
-    _summary("corpus", {"files": r.files, "processed": r.processed, "reused": r.reused,
-                        "skipped": r.skipped, "chunks": r.chunks, "units": s["units"],
-                        "tokens": r.tokens, "embedder": s["embedder"],
-                        "seconds": round(time.perf_counter() - t0, 2), "saved to": s["path"]})
+    _summary(f"codeswift corpus: {r.files:,} files ({r.processed:,} processed, {r.reused:,} reused, "
+             f"{r.skipped:,} skipped), {r.chunks:,} chunks, {s['units']:,} units ({s['embedder']}), "
+             f"{r.tokens:,} tokens in {time.perf_counter() - t0:.2f} s [{r.reason}]", s["path"])
     return 0
 
 
-def _summary(title: str, rows: dict) -> None:
+def _summary(line: str, path) -> None:
     from rich.console import Console
-    from rich.table import Table
-    table = Table(title=f"codeswift {title}", show_header=False)
-    for k, v in rows.items():
-        table.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
-    Console().print(table)
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(line, markup=False)
+    console.print(f"saved to {path}", markup=False)
