@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .budget import CostCurve, flat_curve, load_or_measure
 from .drafting import DraftConfig, Drafter
 from .errors import BadInputError
-from .loop import generate
+from .loop import Sampler, generate
 from .prompt import PromptBudget, PromptBuilder
 from .sources import ContextSource, DraftSource
 from .stops import cut_text, make_stop
@@ -148,9 +148,12 @@ class Engine:
             stop = make_stop(self.tokenizer, req.stop, line_prefix)
             drafter = self.drafter if req.speculative and self.sources else None
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
+            sampler = Sampler(req.temperature, req.top_p, req.seed) if req.temperature > 0 else None
+            if sampler is not None and len(prompt) < 2:
+                prompt = [self.tokenizer.eos_token_id or 0] + prompt
             out, reason, st = generate(
                 self.backend, prompt, req.max_tokens, self.prompts.stop_ids, drafter=drafter,
-                stop=stop, cache_key=key, is_cancelled=req.is_cancelled,
+                stop=stop, cache_key=key, is_cancelled=req.is_cancelled, sampler=sampler,
                 ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language})
             text = self.tokenizer.decode(out, skip_special_tokens=True)
             if reason == "stop":
@@ -167,5 +170,9 @@ def _validate(req: CompletionRequest) -> None:
         raise BadInputError("prefix and suffix must be strings")
     if not isinstance(req.max_tokens, int) or req.max_tokens < 1 or req.max_tokens > 4096:
         raise BadInputError(f"max_tokens must be an integer in 1..4096, got {req.max_tokens!r}")
+    if not isinstance(req.temperature, (int, float)) or not 0 <= req.temperature <= 5:
+        raise BadInputError(f"temperature must be in 0..5, got {req.temperature!r}")
+    if not isinstance(req.top_p, (int, float)) or not 0 < req.top_p <= 1:
+        raise BadInputError(f"top_p must be in (0, 1], got {req.top_p!r}")
     if req.stop not in ("none", "line", "block"):
         raise BadInputError(f"stop must be none, line or block, got {req.stop!r}")

@@ -48,17 +48,36 @@ class LoopStats:
         }
 
 
+@dataclass
+class Sampler:
+    """temperature > 0: sample (distribution-exact, see sampling.py) instead of argmax."""
+    temperature: float
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self):
+        import torch
+        self.gen = torch.Generator()
+        self.gen.manual_seed(self.seed if self.seed is not None else int(time.time_ns() % 2**63))
+
+
 def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
              drafter: Drafter | None = None, stop: StopCheck | None = None,
              cache_key: str | None = None, ctx_info: dict | None = None,
-             is_cancelled: Callable[[], bool] | None = None) -> tuple[list[int], str, LoopStats]:
-    """Greedy generation of up to `max_new` tokens after `prompt`.
+             is_cancelled: Callable[[], bool] | None = None,
+             sampler: Sampler | None = None) -> tuple[list[int], str, LoopStats]:
+    """Generation of up to `max_new` tokens after `prompt`: greedy, or sampled with `sampler`.
 
     Returns (generated tokens without EOS, finish reason 'eos' | 'length' | 'stop', stats).
     """
     st = LoopStats(prompt_tokens=len(prompt))
     t0 = time.perf_counter()
-    root, st.reused_tokens = backend.prefill(prompt, cache_key)
+    if sampler is not None:
+        # The first token needs the full distribution: keep the prompt's last token as the root.
+        _, st.reused_tokens = backend.prefill(prompt[:-1], cache_key)     # prompt has >= 2 tokens
+        root = _sample_first(backend, prompt, sampler)
+    else:
+        root, st.reused_tokens = backend.prefill(prompt, cache_key)
     st.prefill_ms = (time.perf_counter() - t0) * 1000
     tokens = list(prompt) + [root]                # the root is emitted but not yet in the KV
     ctx = DraftContext(tokens=tokens, prompt_len=len(prompt), **(ctx_info or {}))
@@ -73,8 +92,10 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
                 raise CancelledError("completion cancelled")
             ctx.step = st.steps
             tree = _propose(drafter, ctx, st)
-            argmax = _verify(backend, tree, st)
-            path, bonus = greedy_accept(tree, argmax)
+            if sampler is None:
+                path, bonus = greedy_accept(tree, _verify(backend, tree, st))
+            else:
+                path, bonus = _verify_sample(backend, tree, sampler, st)
             _update(backend, drafter, ctx, tree, path, bonus, st)
             reason = _finished(tokens, len(prompt), max_new, eos, stop)
     finally:
@@ -103,6 +124,27 @@ def _verify(backend: Backend, tree: TokenTree, st: LoopStats) -> np.ndarray:
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return argmax
+
+
+def _verify_sample(backend: Backend, tree: TokenTree, sampler: Sampler, st: LoopStats) -> tuple[list[int], int]:
+    from .sampling import probs_from_logits, sample_accept
+    t0 = time.perf_counter()
+    logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)     # [n, V]
+    st.verify_ms += (time.perf_counter() - t0) * 1000
+    st.steps += 1
+    return sample_accept(tree, probs_from_logits(logits, sampler.temperature, sampler.top_p), sampler.gen)
+
+
+def _sample_first(backend: Backend, prompt: list[int], sampler: Sampler) -> int:
+    """Sample the first token: run the prompt's last token as a one-node tree and keep its KV."""
+    from .sampling import probs_from_logits
+    from .tree import chain_tree
+    t = chain_tree(prompt[-1], [])
+    logits = backend.verify_logits(t.tokens, t.parents, t.depth)
+    backend.commit(len(prompt))
+    p = probs_from_logits(logits, sampler.temperature, sampler.top_p)[0]
+    import torch
+    return int(torch.multinomial(p, 1, generator=sampler.gen))
 
 
 def _update(backend: Backend, drafter: Drafter | None, ctx: DraftContext, tree: TokenTree,

@@ -24,6 +24,9 @@ class CompletionRequest:
     max_tokens: int = 64
     stop: StopMode = "none"
     speculative: bool = True
+    temperature: float = 0.0           # 0 = greedy (lossless w.r.t. plain greedy decoding)
+    top_p: float = 1.0
+    seed: int | None = None            # sampling seed (reproducible samples)
     doc_id: str | None = None          # key for per-document caches (KV reuse, preference cache)
     snippets: list[Snippet] = field(default_factory=list)
     # Polled between decoding steps; returning True aborts with CancelledError.

@@ -88,6 +88,10 @@ class HFBackend:
 
     @torch.inference_mode()
     def verify(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        return self._forward_tree(tokens, parents, depth).argmax(-1).cpu().numpy()
+
+    def _forward_tree(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray) -> torch.Tensor:
+        """Append the tree to the KV cache in one forward pass; logits [n, V] per node."""
         past = _cache_len(self.cache)
         n = len(tokens)
         dev = self.model.device
@@ -96,8 +100,12 @@ class HFBackend:
         kwargs = dict(input_ids=ids, position_ids=pos, past_key_values=self.cache, use_cache=True)
         if n > 1 and not _is_chain(parents):
             kwargs["attention_mask"] = self._tree_mask(parents, past)
-        logits = self.model(**kwargs).logits[0]                                # [n, V]
-        return logits.argmax(-1).cpu().numpy()
+        return self.model(**kwargs).logits[0]                                  # [n, V]
+
+    @torch.inference_mode()
+    def verify_logits(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray) -> torch.Tensor:
+        """Like verify() but returns the float logits [n, V] (for sampling mode)."""
+        return self._forward_tree(tokens, parents, depth).float().cpu()
 
     def commit(self, keep: np.ndarray | int) -> None:
         if isinstance(keep, (int, np.integer)):
