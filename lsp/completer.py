@@ -1,0 +1,173 @@
+"""One completion at a cursor, fast: cache, debounce, newest request only, cancellation.
+
+Per document only the newest request runs: a new request cancels the previous one, which
+returns nothing (while it waits out the debounce) or stops the engine within one decoding
+step (`CompletionRequest.is_cancelled` is polled between steps). Cancellation is re-checked
+after every await. The engine runs in one worker thread, so the event loop never blocks.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from codeswift.errors import CancelledError
+from codeswift.types import CompletionRequest, CompletionResult
+
+from .completion_cache import CompletionCache
+from .context import decide_stop, language_of
+from .documents import Document
+from .options import Options
+from .postprocess import postprocess
+from .stats import RollingStats
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: str
+    text: str
+    cached: bool
+
+
+class Ticket:
+    """One request's cancellation flag, shared with the engine thread."""
+
+    def __init__(self, on_start: Callable[[], None] | None = None):
+        self._cancelled = threading.Event()
+        self._on_start = on_start
+        self.waiter: asyncio.Future | None = None
+        self.checks = 0                      # is_cancelled calls = decoding steps started + 1
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.cancel()
+
+    def is_cancelled(self) -> bool:
+        """Polled by the engine between decoding steps (engine thread)."""
+        self.checks += 1
+        if self.checks == 1:
+            self.started()
+        return self._cancelled.is_set()
+
+    def started(self) -> None:
+        if self._on_start is not None:
+            self._on_start()
+            self._on_start = None
+
+
+class Completer:
+    """Turns (document, cursor) into a `Suggestion` using `engine_of()`'s engine."""
+
+    def __init__(self, options: Options, engine_of: Callable[[], Any],
+                 trace: Callable[[str], None] = lambda _msg: None):
+        self.options, self.engine_of, self.trace = options, engine_of, trace
+        self.cache = CompletionCache()
+        self.stats = RollingStats()
+        self._latest: dict[str, Ticket] = {}
+        self._ids = itertools.count(1)
+        self._worker = Worker("codeswift-engine")
+
+    async def complete(self, doc: Document, offset: int,
+                       on_start: Callable[[], None] | None = None) -> Suggestion | None:
+        """The suggestion at `offset` of `doc`, or None (nothing to say, superseded, not ready)."""
+        t0 = time.perf_counter()
+        ticket = Ticket(on_start)
+        if (previous := self._latest.get(doc.uri)) is not None:
+            previous.cancel()
+        self._latest[doc.uri] = ticket
+        try:
+            prefix, suffix = doc.cursor_window(offset)
+            if (hit := self.cache.get(doc.uri, prefix, suffix)) is not None:
+                self.stats.record(_ms(t0), 0, None, cached=True)
+                return Suggestion(self._next_id(), hit, cached=True) if hit else None
+            if self.engine_of() is None:
+                return None                                  # still loading: empty, never blocks
+            version = doc.version
+            if self.options.debounce_ms:
+                await asyncio.sleep(self.options.debounce_ms / 1000)
+            if ticket.cancelled or doc.version != version:
+                return None
+            language = language_of(doc.language_id, doc.uri)
+            mode = decide_stop(prefix, suffix, language)
+            req = CompletionRequest(prefix=prefix, suffix=suffix, path=_path(doc.uri), language=language,
+                                    max_tokens=self.options.max_tokens, stop=mode,
+                                    speculative=self.options.speculative, doc_id=doc.uri,
+                                    is_cancelled=ticket.is_cancelled)
+            result = await self._run(ticket, req)
+        finally:
+            if self._latest.get(doc.uri) is ticket:
+                del self._latest[doc.uri]
+        if result is None:
+            return None
+        text = postprocess(result.text, prefix, suffix, mode, language)
+        self.cache.put(doc.uri, prefix, suffix, text)       # kept even when superseded
+        if ticket.cancelled:
+            return None
+        self.stats.record(_ms(t0), len(result.tokens), result.stats, cached=False)
+        return Suggestion(self._next_id(), text, cached=False) if text else None
+
+    async def _run(self, ticket: Ticket, req: CompletionRequest) -> CompletionResult | None:
+        engine = self.engine_of()
+        if hasattr(engine, "complete_async"):                # remote: cancelling closes the request
+            ticket.started()
+            fut: asyncio.Future = asyncio.ensure_future(engine.complete_async(req))
+        else:
+            fut = self._worker.submit(self._work, engine, ticket, req)
+        ticket.waiter = fut
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            ticket.cancel()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise                                        # $/cancelRequest: the caller answers
+            return None                                      # superseded by a newer request
+        except CancelledError:
+            return None
+
+    def _work(self, engine: Any, ticket: Ticket, req: CompletionRequest) -> CompletionResult:
+        """Engine thread: skip requests superseded while queued; report where a cancel stopped."""
+        if ticket.cancelled:
+            raise CancelledError("superseded before it started")
+        try:
+            return engine.complete(req)
+        except CancelledError:
+            self.trace(f"completion for {req.doc_id} cancelled after {max(ticket.checks - 1, 0)} "
+                       f"decoding steps (checked before every step)")
+            raise
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
+
+    def forget(self, uri: str) -> None:
+        self.cache.forget(uri)
+        if (ticket := self._latest.pop(uri, None)) is not None:
+            ticket.cancel()
+
+    def close(self) -> None:
+        for ticket in self._latest.values():
+            ticket.cancel()
+        self._worker.close()
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def _path(uri: str) -> str:
+    if uri.startswith("file://"):
+        from pygls.uris import to_fs_path
+        return to_fs_path(uri) or uri
+    return uri

@@ -1,0 +1,394 @@
+"""The codeswift language server: glue between LSP messages and the completer.
+
+One small handler per LSP method. Standard: inline completion (LSP 3.18), completion,
+incremental sync, `$/cancelRequest`, `$/progress`. Custom (docs/protocol.md):
+`codeswift/completionShown`, `codeswift/completionAccepted`, `codeswift/status` (request and
+notification), `codeswift/reindex`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from codeswift import __version__
+from codeswift.errors import BadInputError, CodeswiftError
+
+from .backend import Backend, EngineInfo
+from .completer import Completer, Suggestion
+from .documents import BadPosition, DocumentStore
+from .options import Options, parse_options, unknown_keys
+from .progress import Progress, RequestProgress
+from .protocol import CodeswiftProtocol
+from .worker import Worker
+
+log = logging.getLogger("codeswift.lsp")
+
+STATUS = "codeswift/status"
+ACCEPTED_COMMAND = "codeswift.accepted"
+INDEX_DELAY_S = 0.5                     # coalesce index updates while the user types
+
+
+class CodeswiftServer(LanguageServer):
+    """Server state: options, open documents, the backend (engine) and the completer."""
+
+    def __init__(self, defaults: Options | None = None):
+        super().__init__("codeswift", __version__, protocol_cls=CodeswiftProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.defaults = defaults or Options()
+        self.options = self.defaults
+        self.documents = DocumentStore()
+        self.backend: Backend | None = None
+        self.completer: Completer | None = None
+        self.state, self.message, self.index_progress = "loading", "waiting for initialize", None
+        self.shown_items: "OrderedDict[str, str]" = OrderedDict()     # item id -> text
+        self._bg: Worker | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._index_timers: dict[str, asyncio.TimerHandle] = {}
+        self._refused: set[str] = set()
+        self.shut_down = False
+
+    # -- setup -------------------------------------------------------------------------
+    def configure(self, params: types.InitializeParams) -> None:
+        """Parse options, remember the workspace; warn about bad option values."""
+        raw = params.initialization_options
+        self.options, warnings = parse_options(raw, self.defaults)
+        for w in warnings:
+            self.show(w, types.MessageType.Warning)
+        if unknown_keys(raw):
+            log.info("ignoring unknown initializationOptions: %s", ", ".join(unknown_keys(raw)))
+        self.protocol.trace = params.trace or types.TraceValue.Off
+        self.documents.encoding = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        self.backend = Backend(self.options, workspace_root(params))
+        self.completer = Completer(self.options, lambda: self.backend.engine, self.trace_threadsafe())
+        self.state, self.message = "loading", f"loading {self.backend.info.model}"
+
+    def start_loading(self) -> None:
+        self.spawn(self._load())
+
+    async def _load(self) -> None:
+        self._bg = Worker("codeswift-background")
+        job = self._bg.submit(self.backend.load)
+        title = "codeswift: connecting" if self.options.server_url else "codeswift: loading model"
+        async with Progress(self, title, self.message) as progress:
+            self.set_state("loading", self.message)
+            try:
+                note = await job
+            except Exception as e:
+                log.exception("loading failed")
+                progress.end_message = "failed"
+                self.set_state("error", str(e) if isinstance(e, CodeswiftError) else f"{type(e).__name__}: {e}")
+                self.show(f"codeswift: {self.message}", types.MessageType.Error)
+                return
+            progress.end_message = "ready"
+        self.log_message(note)
+        self.set_state("ready", note)
+
+    async def reindex(self) -> dict:
+        index = self.backend.repo_index if self.backend else None
+        if index is None or self._bg is None:
+            return {"ok": False, "message": "no repository index (see the server log)"}
+        self.set_state("indexing", f"re-indexing {self.backend.root}")
+        async with Progress(self, "codeswift: indexing", self.message) as progress:
+            try:
+                note = await self._bg.submit(self.backend.refresh_index)
+            except Exception as e:
+                log.exception("re-indexing failed")
+                progress.end_message = "failed"
+                self.set_state("ready", f"re-indexing failed: {e}")
+                return {"ok": False, "message": str(e)}
+        self.set_state("ready", note)
+        return {"ok": True}
+
+    # -- completions -------------------------------------------------------------------
+    async def suggest(self, uri: str, position: types.Position,
+                      token: types.ProgressToken | None) -> Suggestion | None:
+        """The suggestion at a cursor; errors for unknown documents and impossible positions."""
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise JsonRpcInvalidParams(f"unknown document {uri} (send textDocument/didOpen first)")
+        try:
+            offset = doc.offset_at(position)
+        except BadPosition as e:
+            raise JsonRpcInvalidParams(str(e)) from None
+        if (why := doc.unusable_reason()) is not None:
+            if uri not in self._refused:
+                self._refused.add(uri)
+                self.log_message(f"no completions for {uri}: {why}", types.MessageType.Warning)
+            return None
+        if self.completer is None:
+            return None
+        progress = RequestProgress(self, token)
+        try:
+            found = await self.completer.complete(doc, offset, on_start=progress.begin_threadsafe())
+        except BadInputError as e:
+            raise JsonRpcInvalidParams(str(e)) from None
+        except CodeswiftError as e:                 # e.g. the completion server is unreachable
+            self.set_state("error", str(e))
+            return None
+        except asyncio.CancelledError:
+            progress.end("cancelled")
+            raise
+        except Exception:
+            log.exception("completion failed")
+            return None
+        progress.end("done")
+        if self.state == "error" and self.backend is not None and self.backend.ready:
+            self.state, self.message = "ready", ""
+        if found is not None:
+            self.shown_items[found.id] = found.text
+            while len(self.shown_items) > 256:
+                self.shown_items.popitem(last=False)
+        self.send_status()
+        return found
+
+    # -- status and messages -----------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        info = self.backend.info if self.backend else EngineInfo(self.options.model)
+        stats = self.completer.stats.to_json() if self.completer else {}
+        return {"state": self.state, "message": self.message, "model": info.model, "device": info.device,
+                "dtype": info.dtype, "backend": info.backend, "indexProgress": self.index_progress,
+                "stats": stats}
+
+    def set_state(self, state: str, message: str) -> None:
+        self.state, self.message = state, message
+        log.info("state %s: %s", state, message)
+        self.send_status()
+
+    def send_status(self) -> None:
+        self.protocol.notify(STATUS, self.status())
+
+    def show(self, message: str, kind: types.MessageType) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def log_message(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        log.info("%s", message)
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def trace_threadsafe(self) -> Callable[[str], None]:
+        """`$/logTrace` (when the client turned tracing on), callable from any thread."""
+        loop = asyncio.get_running_loop()
+
+        def trace(message: str) -> None:
+            log.debug("%s", message)
+            if self.protocol.trace != types.TraceValue.Off:
+                loop.call_soon_threadsafe(self.log_trace, types.LogTraceParams(message=message))
+        return trace
+
+    # -- live index ----------------------------------------------------------------------
+    def index_later(self, uri: str, delay: float = INDEX_DELAY_S) -> None:
+        """Feed the document's current text to the repository index once the user pauses."""
+        if self.backend is None or self.backend.repo_index is None or not uri.startswith("file:"):
+            return
+        if (timer := self._index_timers.pop(uri, None)) is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._index_timers[uri] = loop.call_later(delay, lambda: self.spawn(self._index(uri)))
+
+    async def _index(self, uri: str) -> None:
+        self._index_timers.pop(uri, None)
+        doc, path = self.documents.get(uri), to_fs_path(uri)
+        if path is None or self._bg is None:
+            return
+        if doc is None:                              # closed: back to what is on disk
+            text = Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else None
+        else:
+            text = None if doc.unusable_reason() else doc.text
+        if text is None:
+            return
+        try:
+            await self._bg.submit(self.backend.update_file, path, text)
+        except Exception:
+            log.exception("index update for %s failed", path)
+
+    def report_server_error(self, error: Exception, source) -> None:
+        """Errors outside any request (a malformed notification, ...): log, never pop up."""
+        log.error("%s: %s", getattr(source, "__name__", source), error)
+        try:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Error,
+                                                           message=f"codeswift: {error}"))
+        except Exception:
+            pass
+
+    # -- tasks ---------------------------------------------------------------------------
+    def spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        if self.completer is not None:
+            self.completer.close()
+        if self._bg is not None:
+            self._bg.close()
+
+
+def workspace_root(params: types.InitializeParams) -> str | None:
+    """The first workspace folder (or the deprecated rootUri/rootPath) as a local path."""
+    for uri in [f.uri for f in params.workspace_folders or []] + [params.root_uri]:
+        if uri and uri.startswith("file:"):
+            return to_fs_path(uri)
+    return params.root_path
+
+
+SERVER = CodeswiftServer()
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+
+@SERVER.feature(types.INITIALIZE)
+def initialize(ls: CodeswiftServer, params: types.InitializeParams) -> None:
+    """Read initializationOptions (typed, with defaults)."""
+    ls.configure(params)
+
+
+@SERVER.feature(types.INITIALIZED)
+def initialized(ls: CodeswiftServer, params: types.InitializedParams) -> None:
+    """Load the model and index the workspace in the background."""
+    ls.start_loading()
+
+
+@SERVER.feature(types.SHUTDOWN)
+def shutdown(ls: CodeswiftServer, params: None) -> None:
+    ls.close()
+    ls.shut_down = True
+
+
+@SERVER.feature(types.EXIT)
+def exit_(ls: CodeswiftServer, params: None) -> None:
+    """Exit now (0 after shutdown, else 1), without waiting for worker threads or stdin."""
+    ls.close()
+    logging.shutdown()
+    os._exit(0 if ls.shut_down else 1)
+
+
+# -- documents ------------------------------------------------------------------------------
+
+@SERVER.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: CodeswiftServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.documents.open(params.text_document)
+    ls.index_later(params.text_document.uri)
+
+
+@SERVER.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: CodeswiftServer, params: types.DidChangeTextDocumentParams) -> None:
+    if ls.documents.change(params) is None:
+        log.warning("didChange for unknown document %s", params.text_document.uri)
+        return
+    ls.index_later(params.text_document.uri)
+
+
+@SERVER.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+def did_save(ls: CodeswiftServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.index_later(params.text_document.uri, delay=0)
+
+
+@SERVER.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: CodeswiftServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.documents.close(uri)
+    if ls.completer is not None:
+        ls.completer.forget(uri)
+    ls.index_later(uri, delay=0)
+
+
+# -- completions ----------------------------------------------------------------------------
+
+@SERVER.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(ls: CodeswiftServer, params: types.InlineCompletionParams
+                            ) -> types.InlineCompletionList:
+    """Ghost text at the cursor: one item, an empty range at the cursor."""
+    uri = params.text_document.uri
+    found = await ls.suggest(uri, params.position, params.work_done_token)
+    if found is None:
+        return types.InlineCompletionList(items=[])
+    return types.InlineCompletionList(items=[inline_item(found, uri, params.position)])
+
+
+@SERVER.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
+async def completion(ls: CodeswiftServer, params: types.CompletionParams) -> types.CompletionList:
+    """The same suggestion as one completion item, for editors without inline completion."""
+    found = await ls.suggest(params.text_document.uri, params.position, params.work_done_token)
+    items = [completion_item(found, params.position)] if found is not None else []
+    return types.CompletionList(is_incomplete=True, items=items)
+
+
+def inline_item(s: Suggestion, uri: str, pos: types.Position) -> types.InlineCompletionItem:
+    return types.InlineCompletionItem(
+        insert_text=s.text, range=types.Range(start=pos, end=pos),
+        command=types.Command(title="codeswift accepted", command=ACCEPTED_COMMAND, arguments=[uri, s.id]))
+
+
+def completion_item(s: Suggestion, pos: types.Position) -> types.CompletionItem:
+    lines = [l for l in s.text.split("\n") if l.strip()]
+    label = lines[0].strip() if lines else s.text
+    if len(label) > 60 or len(lines) > 1:
+        label = label[:60] + "…"
+    return types.CompletionItem(
+        label=label, kind=types.CompletionItemKind.Text, detail="codeswift",
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{s.text}\n```"),
+        insert_text_format=types.InsertTextFormat.PlainText, sort_text="0", preselect=True,
+        text_edit=types.TextEdit(range=types.Range(start=pos, end=pos), new_text=s.text),
+        data={"id": s.id})
+
+
+# -- codeswift/* (docs/protocol.md) ---------------------------------------------------------
+
+@SERVER.feature("codeswift/completionShown")
+def completion_shown(ls: CodeswiftServer, params: Any) -> None:
+    """Telemetry: the client displayed item `id`."""
+    if ls.completer is not None and _telemetry(plain(params)) is not None:
+        ls.completer.stats.shown += 1
+
+
+@SERVER.feature("codeswift/completionAccepted")
+def completion_accepted(ls: CodeswiftServer, params: Any) -> None:
+    """Telemetry: the user accepted item `id` (all of it, or `acceptedChars`)."""
+    params = plain(params)
+    item = _telemetry(params)
+    if ls.completer is None or item is None:
+        return
+    chars = params.get("acceptedChars")
+    if not isinstance(chars, int) or isinstance(chars, bool) or chars < 0:
+        chars = len(ls.shown_items.get(item, ""))
+    ls.completer.stats.accepted += 1
+    ls.completer.stats.accepted_chars += chars
+    ls.send_status()
+
+
+def plain(obj: Any) -> Any:
+    """Custom-method params as plain JSON values (pygls hands them over as namedtuples)."""
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def _telemetry(params: Any) -> str | None:
+    """The item id of a shown/accepted notification, or None when it is malformed."""
+    if isinstance(params, dict) and isinstance(params.get("uri"), str) and \
+            isinstance(params.get("id"), (str, int)) and not isinstance(params.get("id"), bool):
+        return str(params["id"])
+    log.warning("ignoring malformed telemetry: %r", params)
+    return None
+
+
+@SERVER.feature(STATUS)
+def status(ls: CodeswiftServer, params: Any) -> dict:
+    """State, model facts and rolling statistics."""
+    return ls.status()
+
+
+@SERVER.feature("codeswift/reindex")
+async def reindex(ls: CodeswiftServer, params: Any) -> dict:
+    """Re-walk the workspace and update the repository index."""
+    return await ls.reindex()
