@@ -13,7 +13,11 @@ Rules when patterns overlap (kept generic so the query files decide everything):
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass
+
+import numpy as np
 
 from datastore.languages import parser_and_query
 
@@ -53,9 +57,46 @@ def _end_line(node) -> int:
 
 def parse_source(source: bytes, language: str) -> ParsedFile:
     """Chunks and symbols of one file in a registered language."""
+    return extract(parse_tree(source, language), source, language)
+
+
+def parse_tree(source: bytes, language: str, old: tuple | None = None):
+    """tree-sitter tree of `source`; `old` = (previous tree, previous source) of the same file
+    makes the parse incremental (only the edited region is re-parsed)."""
+    parser, _ = parser_and_query(language)
+    if old is None:
+        return parser.parse(source)
+    old_tree, old_source = old
+    old_tree = old_tree.copy()
+    start, old_end, new_end = _edit_span(old_source, source)
+    old_tree.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
+                  start_point=_point(source, start), old_end_point=_point(old_source, old_end),
+                  new_end_point=_point(source, new_end))
+    return parser.parse(source, old_tree)
+
+
+def _edit_span(old: bytes, new: bytes) -> tuple[int, int, int]:
+    """(start, old end, new end) of the single edit turning `old` into `new`."""
+    a, b = np.frombuffer(old, np.uint8), np.frombuffer(new, np.uint8)
+    n = min(len(a), len(b))
+    diff = np.flatnonzero(a[:n] != b[:n])
+    start = int(diff[0]) if len(diff) else n
+    m = min(len(a), len(b)) - start
+    tail = np.flatnonzero(a[len(a) - m:][::-1] != b[len(b) - m:][::-1])
+    common = int(tail[0]) if len(tail) else m
+    return start, len(a) - common, len(b) - common
+
+
+def _point(source: bytes, offset: int) -> tuple[int, int]:
+    row = source.count(b"\n", 0, offset)
+    return row, offset - (source.rfind(b"\n", 0, offset) + 1)
+
+
+def extract(tree, source: bytes, language: str) -> ParsedFile:
+    """Chunks and symbols from a parsed tree."""
     import tree_sitter as ts
-    parser, query = parser_and_query(language)
-    root = parser.parse(source).root_node
+    _, query = parser_and_query(language)
+    root = tree.root_node
     chunks: dict[tuple, list] = {}     # key -> [pattern, kind, name, start, end, node]
     names: dict[tuple, list] = {}      # (start_byte, role) -> [pattern, name, kind, line]
     for pattern, caps in ts.QueryCursor(query).matches(root):
@@ -109,7 +150,13 @@ def _symbols(names: dict) -> list[Symbol]:
 def _top_level_blocks(root, chunks: list[Chunk]) -> list[Chunk]:
     """Group runs of top-level nodes that no chunk overlaps into `block` chunks."""
     spans = sorted((c.start_byte, c.end_byte) for c in chunks)
+    starts = [s for s, _ in spans]
+    reach = list(itertools.accumulate((e for _, e in spans), max))   # max end among spans[:i+1]
     blocks, group = [], []
+
+    def overlaps(node) -> bool:
+        i = bisect.bisect_left(starts, node.end_byte)          # spans[:i] start before node ends
+        return i > 0 and reach[i - 1] > node.start_byte
 
     def flush():
         if group:
@@ -119,7 +166,7 @@ def _top_level_blocks(root, chunks: list[Chunk]) -> list[Chunk]:
             group.clear()
 
     for child in root.named_children:
-        if any(s < child.end_byte and child.start_byte < e for s, e in spans):
+        if overlaps(child):
             flush()
             continue
         if group and _end_line(child) - group[0].start_point[0] > BLOCK_MAX_LINES:

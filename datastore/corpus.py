@@ -78,9 +78,9 @@ class Corpus:
 
     @classmethod
     def build(cls, sources: Sequence[str | Path], out_dir: str | Path, tokenizer,
-              embedder: str = "hashed", progress: bool = True) -> "Corpus":
+              embedder="hashed", progress: bool = True) -> "Corpus":
         """Index `sources` (folders) into `out_dir/corpus.npz`, reusing unchanged files of a
-        previous corpus there."""
+        previous corpus there. `embedder`: "hashed", "minilm" or an embedder object."""
         roots = _roots(sources)
         path = Path(out_dir).resolve() / CORPUS_FILE
         fp = fingerprint(tokenizer)
@@ -93,14 +93,16 @@ class Corpus:
             why = why or f"rebuilt ({type(e).__name__})"
         with Progress(progress) as bar:
             store, report = build_docstore(roots, tokenizer, previous, bar)
-            if old is not None and report.reason == "unchanged" and old.embedder.name == embedder:
+            same = (old is not None and old.embedder.name == getattr(embedder, "name", embedder)
+                    and (isinstance(embedder, str) or _dim(old.embedder) == _dim(embedder)))
+            if same and report.reason == "unchanged":
                 old.report = report
                 return old
             t0 = time.perf_counter()
             units = np.array([(d, s, e, c) for d, rec in enumerate(store.files)
                               for s, e, c in retrieval_units(rec)], np.int64).reshape(-1, 4)
             texts = _unit_texts(tokenizer, store, units)
-            emb = make_embedder(embedder).fit(texts)
+            emb = (make_embedder(embedder) if isinstance(embedder, str) else embedder).fit(texts)
             step = bar.stage("embedding", len(texts))
             vecs = np.zeros((len(texts), _dim(emb)), np.float32)
             for i in range(0, len(texts), EMBED_BATCH):
@@ -137,7 +139,7 @@ class Corpus:
 
     @classmethod
     def open_or_build(cls, sources: Sequence[str | Path], out_dir: str | Path, tokenizer,
-                      embedder: str = "hashed", progress: bool = False) -> "Corpus":
+                      embedder="hashed", progress: bool = False) -> "Corpus":
         """The saved corpus when usable, else a (re)build from `sources`."""
         try:
             return cls.open(out_dir, tokenizer)

@@ -72,10 +72,12 @@ def content_hash(data: bytes) -> str:
 
 
 def analyse_file(rel: str, data: bytes, text: str, ids: np.ndarray,
-                 char_starts: np.ndarray | None) -> FileRecord:
-    """Parse (when the language is known) and attach token ranges to the chunks."""
+                 char_starts: np.ndarray | None, parsed: ParsedFile | None = None) -> FileRecord:
+    """Parse (when the language is known, unless `parsed` is given) and attach token ranges
+    to the chunks."""
     lang = registry().language_for(rel)
-    parsed = parse_source(data, lang) if lang else ParsedFile([], [])
+    if parsed is None:
+        parsed = parse_source(data, lang) if lang else ParsedFile([], [])
     to_char = byte_to_char(text, data)
     chunks = []
     for c in parsed.chunks:

@@ -32,7 +32,9 @@ from typing import Sequence
 import numpy as np
 
 from datastore import storage
+from datastore.chunker import extract, parse_tree
 from datastore.docstore import BuildReport, DocStore, FileRecord, analyse_file, build_docstore, content_hash
+from datastore.languages import registry
 from datastore.progress import Progress
 from datastore.snippets import ChunkHit, DefinitionIndex, rank_chunks
 from datastore.suffix_index import Continuation, SuffixIndex, lookup
@@ -52,6 +54,8 @@ class _Edited:
     text: str
     index: SuffixIndex
     line_cache: dict
+    tree: object | None = None          # tree-sitter tree of `data`, for incremental re-parsing
+    data: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,13 @@ class RepoIndex:
         if i is None or self.store.files[i].sha != content_hash(data):
             old = self._overlay.get(rel)
             ids, starts, cache = self._line_tokenizer.encode(text, old.line_cache if old else {})
-            entry = _Edited(analyse_file(rel, data, text, ids, starts), text,
-                            SuffixIndex.from_documents([ids]), cache)
+            lang = registry().language_for(rel)
+            tree = parsed = None
+            if lang:
+                tree = parse_tree(data, lang, (old.tree, old.data) if old and old.tree else None)
+                parsed = extract(tree, data, lang)
+            entry = _Edited(analyse_file(rel, data, text, ids, starts, parsed), text,
+                            SuffixIndex.from_documents([ids]), cache, tree, data)
         with self._lock:
             self._removed.discard(rel)
             if entry is None:

@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 SENTINEL = -1
-MAX_OCCURRENCES = 2048         # occurrences read per lookup; more are sampled evenly
+MAX_OCCURRENCES = 512          # occurrences read per lookup; more are sampled evenly
 
 
 class Continuation(NamedTuple):
@@ -160,66 +160,107 @@ def lookup(segments: Sequence[tuple[SuffixIndex, np.ndarray | None]], context: S
     if max_len <= 0 or max_drafts <= 0:
         return []
     found = [(ix, alive, ix.match_ranges(context, max_suffix)) for ix, alive in segments]
-    for match_len in range(max((len(r) for _, _, r in found), default=0), min_match - 1, -1):
-        rows, weights = [], []
-        for ix, alive, ranges in found:
-            if len(ranges) >= match_len:
-                pos, weight = ix.continuation_starts(*ranges[match_len - 1], alive)
-                if len(pos):
-                    rows.append(ix.windows(pos, max_len))
-                    weights.append(np.full(len(pos), weight))
-        if rows:
-            return [Continuation(toks, count, match_len) for toks, count in
-                    top_paths(np.concatenate(rows), np.concatenate(weights), max_drafts)]
-    return []
+    starts: dict[int, list] = {}
+
+    def occurrences(match_len: int) -> list:
+        # (index, positions, weight) of live occurrences of the last match_len tokens
+        if match_len not in starts:
+            starts[match_len] = [(ix, *ix.continuation_starts(*ranges[match_len - 1], alive))
+                                 for ix, alive, ranges in found if len(ranges) >= match_len]
+            starts[match_len] = [o for o in starts[match_len] if len(o[1])]
+        return starts[match_len]
+
+    # A suffix that occurs live implies every shorter one does: binary search the length
+    # (dead documents, e.g. the file being edited, may hold all the longest matches).
+    lo, hi = min_match, max((len(r) for _, _, r in found), default=0)
+    if hi < lo or not occurrences(lo):
+        return []
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if occurrences(mid) else (lo, mid - 1)
+    occ = occurrences(lo)
+    rows = np.concatenate([ix.windows(pos, max_len) for ix, pos, _ in occ])
+    weights = np.concatenate([np.full(len(pos), w) for _, pos, w in occ])
+    return [Continuation(toks, count, lo) for toks, count in top_paths(rows, weights, max_drafts)]
 
 
 def top_paths(rows: np.ndarray, weights: np.ndarray, max_drafts: int) -> list[tuple[list[int], float]]:
     """Walk the trie of `rows` ([m, max_len], SENTINEL-padded): the heaviest path first, then
-    the heaviest branches left on the way. Returns (tokens, support at the branch point)."""
-    order = np.lexsort(rows.T[::-1])                   # lexicographic: equal prefixes are adjacent
+    the heaviest branches left on the way. Returns (tokens, support at the branch point).
+
+    Rows are sorted, so each trie node is a row range, and the longest common prefix of
+    neighbouring rows tells where ranges split: a walk jumps from branch point to branch
+    point instead of going token by token."""
+    m, max_len = rows.shape
+    order = np.argsort(_row_keys(rows), kind="stable")  # lexicographic: equal prefixes adjacent
     rows = rows[order]
-    cum = np.concatenate(([0.0], np.cumsum(weights[order])))
-    heap = [(-(cum[-1]), 0, 0, len(rows), 0, [])]      # (-support, seq, lo, hi, depth, prefix)
+    cum_np = np.concatenate(([0.0], np.cumsum(weights[order])))
+    same = rows[1:] == rows[:-1]                                         # [m-1, max_len]
+    lcp_np = np.concatenate(([0], np.where(same.all(axis=1), max_len, same.argmin(axis=1))))  # [m]
+    cum, lcp = cum_np.tolist(), lcp_np.tolist()
+    heap = [(-cum[-1], 0, 0, m, 0, [])]                # (-support, seq, lo, hi, depth, prefix)
     seq, out = 1, []
     while heap and len(out) < max_drafts:
         neg, _, lo, hi, depth, prefix = heapq.heappop(heap)
-        count = -neg                                      # root: set once its first token is chosen
-        max_len = rows.shape[1]
+        count = -neg if prefix else None               # root: set once its first token is chosen
         while depth < max_len:
-            col = rows[lo:hi, depth]
-            if col[0] == col[-1]:                         # one child only
-                if col[0] == SENTINEL:
-                    break
-                if not prefix:
-                    count = cum[hi] - cum[lo]
-                if hi - lo == 1 or np.array_equal(rows[lo, depth:], rows[hi - 1, depth:]):
-                    tail = rows[lo, depth:]
-                    prefix += tail[:_first_sentinel(tail)].tolist()
-                    break
-                prefix.append(int(col[0]))
-                depth += 1
-                continue
-            cuts = np.concatenate(([0], np.flatnonzero(col[1:] != col[:-1]) + 1, [hi - lo])) + lo
-            support = cum[cuts[1:]] - cum[cuts[:-1]]
+            split = _min_lcp(lcp, lcp_np, lo, hi, max_len)
+            shared = rows[lo, depth:split].tolist()       # every row in [lo, hi) has these
+            stop = shared.index(SENTINEL) if SENTINEL in shared else len(shared)
+            if count is None and stop > 0:
+                count = cum[hi] - cum[lo]
+            prefix += shared[:stop]
+            if stop < len(shared) or split >= max_len:
+                break
+            depth = split
+            room = max_drafts - len(out) - 1            # more branches could never be used
+            kids = _children(lcp, lcp_np, cum, cum_np, lo, hi, split, room + 2)
             # sorted rows: a SENTINEL child (occurrences that end here) can only come first,
             # and a draft that stops is never better than one that goes on
-            first = 1 if rows[cuts[0], depth] == SENTINEL else 0
-            best = first + int(np.argmax(support[first:]))
-            for i in range(len(support)):
-                if i != best and i >= first:
-                    heapq.heappush(heap, (-support[i], seq, int(cuts[i]), int(cuts[i + 1]), depth + 1,
-                                          prefix + [int(rows[cuts[i], depth])]))
-                    seq += 1
-            if not prefix:
-                count = support[best]
-            prefix.append(int(rows[cuts[best], depth]))
-            lo, hi, depth = int(cuts[best]), int(cuts[best + 1]), depth + 1
+            kids = [k for k in kids if int(rows[k[1], depth]) != SENTINEL]
+            if not kids:
+                break
+            for support, a, b in kids[1:1 + room]:
+                heapq.heappush(heap, (-support, seq, a, b, depth + 1, prefix + [int(rows[a, depth])]))
+                seq += 1
+            support, lo, hi = kids[0]
+            if count is None:
+                count = support
+            prefix.append(int(rows[lo, depth]))
+            depth += 1
         if prefix:
             out.append((prefix, float(count)))
     return out
 
 
-def _first_sentinel(row: np.ndarray) -> int:
-    hits = np.flatnonzero(row == SENTINEL)
-    return int(hits[0]) if len(hits) else len(row)
+_SMALL = 64                    # row ranges up to this size are walked with plain Python lists
+
+
+def _min_lcp(lcp, lcp_np, lo, hi, max_len) -> int:
+    if hi - lo <= 1:
+        return max_len
+    return min(lcp[lo + 1:hi]) if hi - lo <= _SMALL else int(lcp_np[lo + 1:hi].min())
+
+
+def _children(lcp, lcp_np, cum, cum_np, lo, hi, split, keep) -> list[tuple[float, int, int]]:
+    """The `keep` heaviest (support, lo, hi) child ranges of [lo, hi) splitting at `split`,
+    heaviest first, ties in token order; the SENTINEL child, if any, is always kept."""
+    if hi - lo <= _SMALL:
+        cuts = [lo] + [i for i in range(lo + 1, hi) if lcp[i] == split] + [hi]
+        kids = [(cum[b] - cum[a], a, b) for a, b in zip(cuts, cuts[1:])]
+    else:
+        cuts = np.concatenate(([lo], lo + 1 + np.flatnonzero(lcp_np[lo + 1:hi] == split), [hi]))
+        support = cum_np[cuts[1:]] - cum_np[cuts[:-1]]
+        top = np.argsort(-support, kind="stable")[:keep]
+        kids = [(float(support[0]), int(cuts[0]), int(cuts[1]))] + [
+            (float(support[i]), int(cuts[i]), int(cuts[i + 1])) for i in top if i]
+    first, rest = kids[0], kids[1:]
+    rest.sort(key=lambda k: -k[0])                  # stable: smaller token first on ties
+    return sorted([first] + rest[:keep], key=lambda k: -k[0])
+
+
+def _row_keys(rows: np.ndarray) -> np.ndarray:
+    """One bytes key per row that sorts like the row (SENTINEL first): big-endian token + 1.
+    ~4x faster than np.lexsort over the columns."""
+    be = (rows.astype(np.int64) + 1).astype(">u4")
+    return np.ascontiguousarray(be).view(f"S{4 * rows.shape[1]}").ravel()

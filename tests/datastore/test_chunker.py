@@ -200,3 +200,23 @@ def test_languages_by_extension():
 def test_broken_source_still_yields_chunks():
     parsed = parse_source(b"def ok():\n    return 1\n\ndef broken(:\n", "python")
     assert ("function", "ok", 1, 2) in [(c.kind, c.name, c.start_line, c.end_line) for c in parsed.chunks]
+
+
+def test_incremental_reparse_equals_a_fresh_parse():
+    import random
+
+    from datastore.chunker import extract, parse_tree
+    rng = random.Random(0)
+    text = PYTHON.encode()
+    tree = parse_tree(text, "python")
+    for _ in range(40):
+        pos = rng.randrange(len(text) + 1)
+        cut = rng.randrange(0, 4)
+        new = text[:pos] + rng.choice([b"x", b"\n", b"def g():\n    pass\n", b"", b"(", b"\xc3\xa9"]) + text[pos + cut:]
+        try:
+            new.decode()
+        except UnicodeDecodeError:
+            continue
+        tree = parse_tree(new, "python", (tree, text))
+        text = new
+        assert extract(tree, text, "python") == parse_source(text, "python")
