@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,7 +26,7 @@ from codeswift.types import CompletionRequest, CompletionResult
 
 from . import convert
 from .guard import Guard, error_response
-from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .metrics import Metrics
 from .repos import PathRejected, RepoPathError, RepoRegistry, repo_snippets
 from .scheduler import QueueFull, Scheduler
 from .schemas import InfillCompletion, NativeCompletion, OpenAICompletion, RepoRegistration
