@@ -45,7 +45,7 @@ def cut_block(text: str, line_prefix: str, language: str = "") -> str:
             head = line.strip()
             if head[0] in PAIRS or head.split()[0] in CLOSING_WORDS:
                 return text[:offset + len(line)]
-            return text[:offset - 1]
+            return text[:offset - 1].rstrip()
         offset += len(line) + 1
     return text
 
@@ -58,9 +58,10 @@ def drop_suffix_repeat(text: str, suffix: str) -> str:
     if rest.strip():
         if first.strip() == rest.strip() and not more.strip():
             return ""
-        k = _overlap(first, rest.rstrip())
+        trimmed = first.rstrip()
+        k = _overlap(trimmed, rest.rstrip())
         if k:
-            first = first[:-k]
+            first = trimmed[:-k]
         if not nl:
             return first
     following = next((l.strip() for l in suffix.split("\n")[1:] if l.strip()), None)
