@@ -237,29 +237,3 @@ def _run_request(ref: Engine, engines: dict, methods: list[str], r: Request, arg
             row.update(quality(text, task.gold[len(r.prefix) - len(task.prefix):], req.stop))
         rows.append(row)
     return rows
-
-
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmark codeswift against plain greedy and prompt lookup",
-                       description=__doc__)
-    from .cli import add_engine_args
-    add_engine_args(p)
-    p.add_argument("--tasks", required=True,
-                   help="repo-dev style folder (tasks.jsonl + repos/), a tasks.jsonl, or HumanEval *.jsonl.gz")
-    p.add_argument("--limit", type=int, help="number of tasks, spread evenly over the file")
-    p.add_argument("--kinds", help="only these task kinds, comma-separated (line,function)")
-    p.add_argument("--methods", default="ar,pld,codeswift",
-                   help="comma-separated: ar, pld, codeswift, codeswift-ar, and ablations codeswift-repo, "
-                        "-corpus, -cache, -context, -timing, -tree, -kv (default: %(default)s)")
-    p.add_argument("--mode", choices=("cold", "session"), default="cold",
-                   help="cold: each task once from scratch; session: simulate typing the gold span")
-    p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")
-    p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
-    p.add_argument("--stop", choices=("none", "line", "block"),
-                   help="override the stop rule (default: line for line tasks, block for functions)")
-    p.add_argument("--prefix-tokens", type=int, default=1024, help="prompt budget for the prefix (default: %(default)s)")
-    p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
-    p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
-    p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
-    p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")
-    p.set_defaults(func=lambda a: 0 if run_bench(a) else 1)

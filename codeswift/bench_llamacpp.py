@@ -5,8 +5,11 @@ rule codeswift's own loop uses, so outputs compare token for token.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .backends.llamacpp import LlamaCppBackend, _llama_cpp
 from .loop import StopCheck, finalize
@@ -79,3 +82,79 @@ def run_llamacpp_pld(llm, prompt: list[int], max_new: int, eos_ids: set[int],
     t1 = t1 or t2
     tokens, _ = finalize(out, max_new, eos_ids, stop)
     return {"tokens": tokens, "prefill_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000}
+
+
+# -- quick comparison: python -m codeswift.bench_llamacpp --------------------------------------
+def compare(model: str, tasks_spec: str, limit: int, max_tokens: int, rounds: int) -> list[dict]:
+    """Cold completions of `limit` tasks by llamacpp-ar, codeswift-llamacpp (context drafts
+    only) and llamacpp-pld, interleaved per task; decode ms is the best of `rounds`."""
+    from .backends.llamacpp import load_llamacpp_backend
+    from .bench_tasks import load_tasks
+    from .engine import Engine, EngineConfig
+    from .stops import make_stop
+    from .types import CompletionRequest
+    cfg = EngineConfig(model=model, backend="llamacpp", sources=("context",), kv_reuse=False,
+                       max_tokens=max_tokens)
+    backend, tok, model_id = load_llamacpp_backend(cfg)
+    engine = Engine(backend, tok, cfg, model_id=model_id)
+    chain = Engine(backend, tok, EngineConfig(**{**cfg.__dict__, "tree": False}), model_id=model_id)
+    pld = make_pld_llama(backend.model_path)
+    eos = engine.prompts.stop_ids
+    rows = []
+    for task in load_tasks(tasks_spec, limit=limit):
+        req = CompletionRequest(prefix=task.prefix, suffix=task.suffix, max_tokens=max_tokens, stop=task.stop)
+        prompt = engine.prompts.build(req)
+        stop = make_stop(tok, req.stop, req.prefix.rsplit("\n", 1)[-1])
+        best: dict[str, dict] = {}
+        for _ in range(rounds):
+            runs = {"llamacpp-ar": run_llamacpp_ar(backend, prompt, max_tokens, eos, stop),
+                    "codeswift-llamacpp": _engine_run(engine, req),
+                    "codeswift-llamacpp-chain": _engine_run(chain, req),
+                    "llamacpp-pld": run_llamacpp_pld(pld, prompt, max_tokens, eos, stop)}
+            for m, r in runs.items():
+                if m not in best or r["decode_ms"] < best[m]["decode_ms"]:
+                    best[m] = r
+        ref = best["llamacpp-ar"]["tokens"]
+        row = {"task": task.task_id, "prompt_tokens": len(prompt), "tokens": len(ref)}
+        for m, r in best.items():
+            row[m] = {"decode_ms": round(r["decode_ms"], 1), "prefill_ms": round(r["prefill_ms"], 1),
+                      "identical": r["tokens"] == ref, **({"steps": r["steps"]} if "steps" in r else {})}
+            if r["tokens"] != ref:                    # a divergence must start at a near-tie
+                j = next((i for i, (a, b) in enumerate(zip(r["tokens"], ref)) if a != b), min(len(ref), len(r["tokens"])))
+                row[m]["first_diff"], row[m]["top2_gap"] = j, round(top2_gap(backend, prompt + ref[:j]), 4)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def _engine_run(engine, req) -> dict:
+    res = engine.complete(req)
+    return {"tokens": res.tokens, "prefill_ms": res.stats["prefill_ms"],
+            "decode_ms": res.stats["decode_ms"], "steps": res.stats["steps"]}
+
+
+def top2_gap(backend: LlamaCppBackend, tokens: list[int]) -> float:
+    """Gap between the two largest logits after `tokens` (one fresh prefill)."""
+    logits = backend.next_logits(tokens)
+    top = np.partition(logits, -2)[-2:]
+    return float(top[1] - top[0])
+
+
+def summarize(rows: list[dict]) -> str:
+    methods = [k for k in rows[0] if isinstance(rows[0][k], dict)]
+    total = {m: sum(r[m]["decode_ms"] for r in rows) for m in methods}
+    ident = {m: sum(r[m]["identical"] for r in rows) for m in total}
+    return "\n".join(f"{m:>20}: decode {total[m] / 1000:7.2f} s  speedup vs ar {total['llamacpp-ar'] / total[m]:5.2f}x"
+                     f"  identical {ident[m]}/{len(rows)}" for m in total)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="llama.cpp: plain greedy vs codeswift vs prompt lookup")
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--tasks", default="../shared/bench/repo-dev")
+    ap.add_argument("--limit", type=int, default=6)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=1)
+    a = ap.parse_args()
+    print(summarize(compare(a.model, a.tasks, a.limit, a.max_tokens, a.rounds)))

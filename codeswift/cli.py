@@ -11,7 +11,7 @@ from . import __version__
 from .errors import CodeswiftError
 
 # Front ends living in other packages register their own subcommands: register(subparsers).
-PLUGINS = ("datastore.cli", "lsp.cli", "service.cli", "codeswift.bench")
+PLUGINS = ("datastore.cli", "lsp.cli", "service.cli", "codeswift.bench_cli")
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:

@@ -160,8 +160,10 @@ class Engine:
                 text = cut_text(text, req.stop, line_prefix)
             stats = st.to_json(len(out))
             stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-            est_ar = max(len(out) - 1, 0) * self.cost(1)
-            stats["est_speedup"] = round(est_ar / stats["decode_ms"], 3) if stats["decode_ms"] and self.cfg.measure_cost else None
+            # Speedup over plain decoding from the measured cost curve: tokens per step times
+            # cost(1 token) / cost(mean tree size). Not wall-clock: that needs `codeswift bench`.
+            stats["est_speedup"] = (round(stats["accepted_per_step"] * self.cost(1) / self.cost(stats["mean_tree_nodes"]), 3)
+                                    if st.steps and self.cfg.measure_cost else None)
             return CompletionResult(text=text, tokens=out, finish_reason=reason, stats=stats)
 
 

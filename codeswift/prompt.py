@@ -83,7 +83,8 @@ class PromptBuilder:
         self._encode_cached = lru_cache(maxsize=4096)(self._encode_raw)
 
     def _encode_raw(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tok.encode(text, add_special_tokens=False))
+        # split_special_tokens: user text that looks like "<|fim_middle|>" stays plain text.
+        return tuple(self.tok.encode(text, add_special_tokens=False, split_special_tokens=True))
 
     def encode_lines(self, text: str) -> list[int]:
         """Tokenise line by line (cached), so editing one line never retokenises the others."""

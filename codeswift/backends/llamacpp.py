@@ -107,7 +107,7 @@ class LlamaCppBackend:
         for start in range(reused, len(ids), self.n_batch):
             chunk = ids[start:start + self.n_batch]
             last = start + len(chunk) == len(ids)
-            self._decode(chunk, start + np.arange(len(chunk)), None, last_only=last)
+            self._decode(chunk, start + np.arange(len(chunk)), None, last_only=True if last else None)
             logits = self._logits(1) if last else None
         self.n_past = len(ids)
         return int(logits[0].argmax()), reused
@@ -161,6 +161,13 @@ class LlamaCppBackend:
         self._decode(np.asarray([token]), np.asarray([self.n_past]), None, last_only=True)
         self.n_past += 1
         return int(self._logits(1)[0].argmax())
+
+    def next_logits(self, tokens: list[int]) -> np.ndarray:
+        """Logits [V] after `tokens`, from a fresh prefill (diagnostics: near-tie checks)."""
+        self.prefill(tokens, None)
+        logits = self._logits(1)[0].copy()
+        self.finish([], None)
+        return logits
 
     def warm(self, tokens: list[int], key: str, is_cancelled=None, chunk: int = 128) -> int:
         """Prefill `tokens` under `key` without generating (editor idle time); stops when

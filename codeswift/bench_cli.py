@@ -1,0 +1,39 @@
+"""`codeswift bench` argument parsing (light: the benchmark itself is imported on use)."""
+from __future__ import annotations
+
+from .cli import add_engine_args
+
+DESCRIPTION = ("Benchmark codeswift against plain greedy decoding (model.generate) and transformers' "
+               "prompt lookup on the same model, prompts, max tokens and stop rules, in one run. Reports "
+               "prefill and decode time, tokens/s, accepted tokens per step and identical-output rate; "
+               "writes results.json and speedup.png; prints a summary line last.")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark codeswift against plain greedy and prompt lookup",
+                       description=DESCRIPTION)
+    add_engine_args(p)
+    p.add_argument("--tasks", required=True,
+                   help="repo-dev style folder (tasks.jsonl + repos/), a tasks.jsonl, or HumanEval *.jsonl.gz")
+    p.add_argument("--limit", type=int, help="number of tasks, spread evenly over the file")
+    p.add_argument("--kinds", help="only these task kinds, comma-separated (line,function)")
+    p.add_argument("--methods", default="ar,pld,codeswift",
+                   help="comma-separated: ar, pld, codeswift, codeswift-ar, and ablations codeswift-repo, "
+                        "-corpus, -cache, -context, -timing, -tree, -kv (default: %(default)s)")
+    p.add_argument("--mode", choices=("cold", "session"), default="cold",
+                   help="cold: each task once from scratch; session: simulate typing the gold span")
+    p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")
+    p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
+    p.add_argument("--stop", choices=("none", "line", "block"),
+                   help="override the stop rule (default: line for line tasks, block for functions)")
+    p.add_argument("--prefix-tokens", type=int, default=1024, help="prompt budget for the prefix (default: %(default)s)")
+    p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
+    p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
+    p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
+    p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from .bench import run_bench          # heavy (torch, transformers): only when benchmarking
+    return 0 if run_bench(args) else 1
