@@ -65,5 +65,6 @@ def _setup_logging(level: str, path: str | None) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # pygls logs every message body at INFO; keep that for --log-level debug.
-    logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # pygls logs every message body (httpx every request) at INFO; keep that for --log-level debug.
+    for noisy in ("pygls", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

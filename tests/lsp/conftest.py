@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from lsp_testkit import SHARED_MAX_TOKENS, Docs, lsp_client, server_command, wait_for_state
+from lsprotocol import types
+
+from lsp_testkit import (CONFIGURED_DEBOUNCE_MS, CONFIGURED_MAX_TOKENS, EARLY_TEXT, SHARED_MAX_TOKENS, Docs, end_of,
+                         lsp_client, server_command, status, wait_for_state)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +51,20 @@ async def shared(tiny_model, workspace):
 @pytest.fixture
 def docs(shared, workspace) -> Docs:
     return Docs(shared, workspace)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def configured(tiny_model, workspace):
+    """A server configured through initializationOptions, some of them bad; 300 ms debounce,
+    64 tokens, verbose tracing. `client.early` records what it answered while still loading."""
+    options = {"model": str(tiny_model), "device": "cpu", "dtype": "float32",   # override the CLI's model
+               "maxTokens": "lots", "debounceMs": -5, "speculative": "yes", "colour": "blue"}
+    cmd = server_command("/nonexistent/model", "--debounce-ms", str(CONFIGURED_DEBOUNCE_MS),
+                         "--max-tokens", str(CONFIGURED_MAX_TOKENS), "--no-index")
+    async with lsp_client(cmd, init_options=options, root=workspace, trace=types.TraceValue.Verbose) as client:
+        docs = Docs(client, workspace)
+        uri = docs.open("init_early.py", EARLY_TEXT)
+        early = await docs.inline(uri, *end_of(EARLY_TEXT))
+        client.early = {"uri": uri, "result": early, "status": await status(client)}
+        assert (await wait_for_state(client, "ready", "error"))["state"] == "ready"
+        yield client

@@ -12,7 +12,10 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from lsp.context import decide_stop, language_of
 from lsp.postprocess import postprocess
 
-SHARED_MAX_TOKENS = 16
+SHARED_MAX_TOKENS = 16                  # the shared server: no debounce, short completions
+CONFIGURED_MAX_TOKENS = 64              # the configured server: options from the client
+CONFIGURED_DEBOUNCE_MS = 300
+EARLY_TEXT = "def half(x):\n    return x /"      # asked while the configured server loads
 READY_TIMEOUT_S = 120
 
 
