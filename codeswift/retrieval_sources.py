@@ -24,8 +24,10 @@ from datastore.corpus import Corpus
 from datastore.repo_index import RepoIndex
 from datastore.suffix_index import Continuation, SuffixIndex, lookup
 
-QUERY_PREFIX_TOKENS = 384      # tokens before the cursor used as the FAISS query
-QUERY_SUFFIX_TOKENS = 64       # tokens after it
+# The FAISS query: tokens before the cursor and after it. Measured on the repo-dev tasks
+# (hashed-512, top 8): 128 before -> 7.7% of gold 4-grams retrieved, 384 -> 6.7%, 768 -> 6.3%.
+QUERY_PREFIX_TOKENS = 128
+QUERY_SUFFIX_TOKENS = 21
 
 
 def _drafts(conts: list[Continuation], source: str, **meta) -> list[Draft]:

@@ -60,7 +60,8 @@ class _Edited:
 
 @dataclass(frozen=True)
 class _View:
-    """One consistent state for readers: swapped whole on every edit."""
+    """One consistent state for readers: swapped whole on every edit or refresh."""
+    store: DocStore
     main_alive: np.ndarray | None                  # per main doc; None = all alive
     overlay: dict[str, "_Edited"]                  # rel -> unsaved version
     overlay_defs: DefinitionIndex
@@ -186,7 +187,8 @@ class RepoIndex:
         if hidden:
             alive = np.ones(len(self.store.files), bool)
             alive[[self.store.position[r] for r in hidden]] = False
-        self._view = _View(alive, overlay, DefinitionIndex(e.record for e in overlay.values()), hidden)
+        self._view = _View(self.store, alive, overlay,
+                           DefinitionIndex(e.record for e in overlay.values()), hidden)
 
     # ---- queries --------------------------------------------------------------------------
 
@@ -199,11 +201,11 @@ class RepoIndex:
         main_alive, excluded = view.main_alive, None
         if exclude_path is not None:
             excluded = self.rel_path(exclude_path)
-            i = self.store.position.get(excluded)
+            i = view.store.position.get(excluded)
             if i is not None:
-                main_alive = np.ones(len(self.store.files), bool) if main_alive is None else main_alive.copy()
+                main_alive = np.ones(len(view.store.files), bool) if main_alive is None else main_alive.copy()
                 main_alive[i] = False
-        segments = [(self.store.index, main_alive)]
+        segments = [(view.store.index, main_alive)]
         segments += [(e.index, None) for rel, e in view.overlay.items() if rel != excluded]
         return lookup(segments, context, max_len, max_drafts, max_suffix, min_match)
 
@@ -214,9 +216,9 @@ class RepoIndex:
         `max_lines` lines."""
         view = self._view
         exclude = self.rel_path(exclude_path) if exclude_path is not None else None
-        if self._main_defs is None:
-            self._main_defs = DefinitionIndex(self.store.files)
         main = self._main_defs
+        if main is None or main.n_files != len(view.store.files):
+            main = self._main_defs = DefinitionIndex(view.store.files)
         hits = rank_chunks([(main, set(view.hidden)), (view.overlay_defs, set())],
                            main, query_text, k, exclude)
         return [ChunkHit(**{**asdict(h), "text": self._chunk_text(h, view, max_lines)}) for h in hits]
@@ -235,7 +237,7 @@ class RepoIndex:
     def definitions(self, name: str) -> list[tuple[str, str, int]]:
         """(path, kind, line) of every definition of `name`, unsaved edits included."""
         view = self._view
-        out = [(rec.rel, sym[1], sym[3]) for rec in self.store.files if rec.rel not in view.hidden
+        out = [(rec.rel, sym[1], sym[3]) for rec in view.store.files if rec.rel not in view.hidden
                for sym in rec.symbols if sym[0] == name and sym[2] == "def"]
         out += [(rel, sym[1], sym[3]) for rel, e in view.overlay.items()
                 for sym in e.record.symbols if sym[0] == name and sym[2] == "def"]
@@ -246,8 +248,8 @@ class RepoIndex:
         rel, view = self.rel_path(path), self._view
         if rel in view.overlay:
             return view.overlay[rel].record
-        i = self.store.position.get(rel)
-        return None if i is None or rel in view.hidden else self.store.files[i]
+        i = view.store.position.get(rel)
+        return None if i is None or rel in view.hidden else view.store.files[i]
 
     def stats(self) -> dict:
         view = self._view

@@ -1,6 +1,6 @@
 """Which files of a tree get indexed, and reading them safely.
 
-`walk_files(root)` yields indexable files in sorted order: it honours every `.gitignore` in the
+`walk_files(root)` yields indexable files (sorted within each folder): it honours every `.gitignore` in the
 tree (pathspec's git semantics, each file relative to its own folder), skips VCS/tool folders,
 follows symlinked folders at most once (no loops), and keeps only extensions the language
 registry knows. `read_text(path)` returns None for files that are too big, binary, not UTF-8 or
@@ -50,7 +50,7 @@ def _ignored(rel: str, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
 
 
 def walk_files(root: str | Path) -> Iterator[SourceFile]:
-    """Indexable files under `root`, sorted by relative path within each folder."""
+    """Indexable files under `root`, sorted by name within each folder."""
     root = os.path.abspath(root)
     reg = registry()
     specs = [("", pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED))]
