@@ -64,22 +64,24 @@ class Backend:
         return getattr(self.engine, "repo_index", None)
 
     def load(self) -> str:
-        """Load the engine (or reach the server); returns a note for the log. Raises on failure."""
+        """Load the engine (or reach the server); returns a note for the log. Raises on failure.
+        With an older engine (no `attach_repo`) the workspace is indexed here too."""
         if self.options.server_url:
             return self._connect()
         from codeswift.engine import Engine, EngineConfig
         o = self.options
-        skip = index_unavailable(self.root) if o.index else "index: false"
+        skip = self.index_skipped()
         cfg = EngineConfig(model=o.model, device=o.device, dtype=o.dtype, backend=o.backend,
-                           max_tokens=o.max_tokens, repo_root=None if skip else self.root)
+                           max_tokens=o.max_tokens)
+        if not skip and not hasattr(Engine, "attach_repo"):
+            cfg = replace(cfg, repo_root=self.root)
         try:
             engine = Engine.load(cfg)
         except ModelLoadError:
             raise
-        except Exception as e:
+        except Exception:
             if cfg.repo_root is None:
                 raise
-            skip = f"indexing {self.root} failed ({type(e).__name__}: {e})"
             log.exception("engine with repository index failed; loading without it")
             engine = Engine.load(replace(cfg, repo_root=None))
         b = engine.backend
@@ -87,8 +89,28 @@ class Backend:
                                device=getattr(b, "device", ""), dtype=getattr(b, "dtype", ""),
                                backend=getattr(b, "name", o.backend))
         self.engine = engine
-        return f"model {o.model} loaded" + (f"; repository index skipped: {skip}" if skip
-                                            else f"; indexed {self.root}")
+        return f"model {o.model} loaded" + (f"; no repository index: {skip}" if skip else "")
+
+    def index_skipped(self) -> str | None:
+        """Why the workspace will not be indexed (None when it will)."""
+        if self.options.server_url:
+            return "serverUrl mode (the server indexes its own repositories)"
+        return index_unavailable(self.root) if self.options.index else "index is off"
+
+    @property
+    def needs_indexing(self) -> bool:
+        """True when the engine is loaded and the workspace still has to be indexed."""
+        return self.ready and self.repo_index is None and hasattr(self.engine, "attach_repo") \
+            and self.index_skipped() is None
+
+    def index(self) -> str:
+        """Index the workspace and give it to the engine as a draft source."""
+        from datastore.repo_index import RepoIndex
+        # The slow build runs outside the engine's lock, so completions go on meanwhile;
+        # attach_repo then reloads the saved index (unchanged files are only hashed).
+        RepoIndex.open_or_build(self.root, self.engine.tokenizer, progress=False)
+        self.engine.attach_repo(self.root)
+        return f"indexed {self.root}" + _file_count(self.repo_index)
 
     def _connect(self) -> str:
         from .remote import RemoteEngine
@@ -100,17 +122,22 @@ class Backend:
         return f"using {self.options.server_url}"
 
     # -- live index ----------------------------------------------------------------------
-    def update_file(self, path: str, text: str) -> None:
+    def update_file(self, path: str, text: str | None) -> bool:
+        """Give the index a file's current text (None: the file is gone). True when indexed."""
         index = self.repo_index
-        if index is not None and self._inside(path):
-            index.update_file(path, text)
+        if index is None or not self._inside(path):
+            return False
+        if text is None:
+            index.remove_file(path)
+            return True
+        return bool(index.update_file(path, text))
 
     def refresh_index(self) -> str:
         index = self.repo_index
         if index is None:
             return "no repository index"
-        report = index.refresh(progress=False)
-        return f"re-indexed {self.root} ({getattr(report, 'reason', 'done')})"
+        index.refresh(progress=False)
+        return f"re-indexed {self.root}" + _file_count(index)
 
     def _inside(self, path: str) -> bool:
         if not self.root:
@@ -120,3 +147,10 @@ class Backend:
             return True
         except ValueError:
             return False
+
+
+def _file_count(index) -> str:
+    try:
+        return f" ({index.stats()['files']} files)"
+    except Exception:                               # the datastore's stats() is not a stable API
+        return ""

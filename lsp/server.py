@@ -55,6 +55,7 @@ class CodeswiftServer(LanguageServer):
         self._index_timers: dict[str, asyncio.TimerHandle] = {}
         self._refused: set[str] = set()
         self.shut_down = False
+        self.trace_message: Callable[[str], None] = lambda _message: None
 
     # -- setup -------------------------------------------------------------------------
     def configure(self, params: types.InitializeParams) -> None:
@@ -68,7 +69,8 @@ class CodeswiftServer(LanguageServer):
         self.protocol.trace = params.trace or types.TraceValue.Off
         self.documents.encoding = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
         self.backend = Backend(self.options, workspace_root(params))
-        self.completer = Completer(self.options, lambda: self.backend.engine, self.trace_threadsafe())
+        self.trace_message = self.trace_threadsafe()
+        self.completer = Completer(self.options, lambda: self.backend.engine, self.trace_message)
         self.state, self.message = "loading", f"loading {self.backend.info.model}"
 
     def start_loading(self) -> None:
@@ -90,12 +92,36 @@ class CodeswiftServer(LanguageServer):
                 return
             progress.end_message = "ready"
         self.log_message(note)
+        if self.backend.needs_indexing:
+            await self._index_workspace()
+        else:
+            self.set_state("ready", note)
+
+    async def _index_workspace(self) -> None:
+        """Build the repository index; completions keep working (without repository drafts)."""
+        self.set_state("indexing", f"indexing {self.backend.root}")
+        async with Progress(self, "codeswift: indexing", self.message) as progress:
+            try:
+                note = await self._bg.submit(self.backend.index)
+            except Exception as e:
+                log.exception("indexing failed")
+                progress.end_message = "failed"
+                note = f"indexing {self.backend.root} failed ({type(e).__name__}: {e}); completing without it"
+                self.log_message(note, types.MessageType.Warning)
+            else:
+                progress.end_message = "done"
+                self.log_message(note)
         self.set_state("ready", note)
 
     async def reindex(self) -> dict:
-        index = self.backend.repo_index if self.backend else None
-        if index is None or self._bg is None:
-            return {"ok": False, "message": "no repository index (see the server log)"}
+        """`codeswift/reindex`: build the index if there is none yet, else refresh it from disk."""
+        if self.backend is None or self._bg is None or not self.backend.ready:
+            return {"ok": False, "message": "the model is not loaded yet"}
+        if self.backend.needs_indexing:
+            await self._index_workspace()
+            return {"ok": self.backend.repo_index is not None}
+        if self.backend.repo_index is None:
+            return {"ok": False, "message": f"no repository index: {self.backend.index_skipped()}"}
         self.set_state("indexing", f"re-indexing {self.backend.root}")
         async with Progress(self, "codeswift: indexing", self.message) as progress:
             try:
@@ -105,6 +131,7 @@ class CodeswiftServer(LanguageServer):
                 progress.end_message = "failed"
                 self.set_state("ready", f"re-indexing failed: {e}")
                 return {"ok": False, "message": str(e)}
+            progress.end_message = "done"
         self.set_state("ready", note)
         return {"ok": True}
 
@@ -200,12 +227,13 @@ class CodeswiftServer(LanguageServer):
             return
         if doc is None:                              # closed: back to what is on disk
             text = Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else None
-        else:
-            text = None if doc.unusable_reason() else doc.text
-        if text is None:
+        elif doc.unusable_reason():
             return
+        else:
+            text = doc.text
         try:
-            await self._bg.submit(self.backend.update_file, path, text)
+            if await self._bg.submit(self.backend.update_file, path, text):
+                self.trace_message(f"index: {path} updated ({'removed' if text is None else len(text)})")
         except Exception:
             log.exception("index update for %s failed", path)
 

@@ -53,15 +53,28 @@ def docs(shared, workspace) -> Docs:
     return Docs(shared, workspace)
 
 
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A small repository on disk for the configured server to index."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "geometry").mkdir()
+    (root / "geometry" / "__init__.py").write_text("from .shapes import area, perimeter\n")
+    (root / "geometry" / "shapes.py").write_text(
+        "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n")
+    (root / "README.md").write_text("# geometry\n")
+    return root
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def configured(tiny_model, workspace):
+async def configured(tiny_model, workspace, project):
     """A server configured through initializationOptions, some of them bad; 300 ms debounce,
-    64 tokens, verbose tracing. `client.early` records what it answered while still loading."""
+    64 tokens, verbose tracing, indexing `project`. `client.early` records what it answered
+    while still loading."""
     options = {"model": str(tiny_model), "device": "cpu", "dtype": "float32",   # override the CLI's model
                "maxTokens": "lots", "debounceMs": -5, "speculative": "yes", "colour": "blue"}
     cmd = server_command("/nonexistent/model", "--debounce-ms", str(CONFIGURED_DEBOUNCE_MS),
-                         "--max-tokens", str(CONFIGURED_MAX_TOKENS), "--no-index")
-    async with lsp_client(cmd, init_options=options, root=workspace, trace=types.TraceValue.Verbose) as client:
+                         "--max-tokens", str(CONFIGURED_MAX_TOKENS))
+    async with lsp_client(cmd, init_options=options, root=project, trace=types.TraceValue.Verbose) as client:
         docs = Docs(client, workspace)
         uri = docs.open("init_early.py", EARLY_TEXT)
         early = await docs.inline(uri, *end_of(EARLY_TEXT))

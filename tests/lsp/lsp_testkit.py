@@ -68,6 +68,7 @@ def plain(obj):
 
 
 async def request(client: LanguageClient, method: str, params=None):
+    """A custom request (docs/protocol.md), its result as plain JSON."""
     return plain(await client.protocol.send_request_async(method, params if params is not None else {}))
 
 
