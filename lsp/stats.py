@@ -11,6 +11,7 @@ class Sample:
     tokens: int
     accepted_per_step: float | None     # None for cache hits (no model run)
     speedup: float | None
+    prefill_ms: float | None = None     # the prompt's share of `ms` (time to first token)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -43,7 +44,8 @@ class RollingStats:
             return
         self.model_runs += 1
         stats = stats or {}
-        self.samples.append(Sample(ms, tokens, stats.get("accepted_per_step"), stats.get("est_speedup")))
+        self.samples.append(Sample(ms, tokens, stats.get("accepted_per_step"), stats.get("est_speedup"),
+                                   stats.get("prefill_ms")))
 
     def to_json(self) -> dict:
         ms = [s.ms for s in self.samples]
@@ -57,6 +59,7 @@ class RollingStats:
             "acceptedPerStep": _mean([s.accepted_per_step for s in self.samples if s.accepted_per_step]),
             "speedup": _mean([s.speedup for s in self.samples if s.speedup]),
             "cacheHitRate": round(self.cache_hits / lookups, 3) if lookups else None,
+            "lastPrefillMs": _round(last.prefill_ms) if last and last.prefill_ms is not None else None,
             "shown": self.shown, "accepted": self.accepted, "acceptedChars": self.accepted_chars,
         }
 

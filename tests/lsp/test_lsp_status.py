@@ -14,12 +14,13 @@ def test_rolling_stats():
     assert percentile([], 50) is None
     assert percentile([5, 1, 3, 2, 4], 50) == 3 and percentile(list(range(1, 101)), 95) == 95
     s = RollingStats()
-    s.record(100.0, 10, {"accepted_per_step": 2.0, "est_speedup": 1.5}, cached=False)
+    s.record(100.0, 10, {"accepted_per_step": 2.0, "est_speedup": 1.5, "prefill_ms": 40.0}, cached=False)
+    assert s.to_json()["lastPrefillMs"] == 40.0
     s.record(300.0, 20, {"accepted_per_step": 4.0, "est_speedup": None}, cached=False)
     s.record(1.0, 0, None, cached=True)
     j = s.to_json()
     assert j["completions"] == 3 and j["p50Ms"] == 100.0 and j["p95Ms"] == 300.0
-    assert j["lastMs"] == 1.0 and j["lastTokens"] == 0
+    assert j["lastMs"] == 1.0 and j["lastTokens"] == 0 and j["lastPrefillMs"] is None
     assert j["acceptedPerStep"] == 3.0 and j["speedup"] == 1.5 and j["cacheHitRate"] == 0.333
 
 
@@ -45,6 +46,7 @@ async def test_status_notification_after_every_completion(docs, shared):
     stats = note["stats"]
     assert note["state"] == "ready" and stats["lastTokens"] > 0            # a model run, not the cache
     assert 0 < stats["p50Ms"] <= stats["p95Ms"] and stats["lastMs"] > 0
+    assert 0 < stats["lastPrefillMs"] < stats["lastMs"]
     assert stats["acceptedPerStep"] >= 1.0 and 0 <= stats["cacheHitRate"] <= 1
 
 
