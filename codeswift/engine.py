@@ -83,11 +83,7 @@ class Engine:
         if "context" in wanted:
             srcs.append(ContextSource())
         if "cache" in wanted:
-            try:
-                from .pref_cache import PrefCache
-                srcs.append(PrefCache())
-            except ImportError:
-                pass
+            srcs.append(self._pref_cache())
         if "repo" in wanted and self.cfg.repo_root:
             srcs.append(self._repo_source(self.cfg.repo_root))
         if "corpus" in wanted and self.cfg.corpus_dir:
@@ -95,6 +91,10 @@ class Engine:
             from .retrieval_sources import CorpusSource
             srcs.append(CorpusSource(Corpus.open(self.cfg.corpus_dir, self.tokenizer)))
         return srcs
+
+    def _pref_cache(self) -> DraftSource:
+        from .pref_cache import PrefCache
+        return PrefCache(special_ids=getattr(self.tokenizer, "all_special_ids", ()) or ())
 
     def _repo_source(self, root: str) -> DraftSource:
         from datastore.repo_index import RepoIndex
@@ -116,9 +116,8 @@ class Engine:
         with self._lock:
             self.backend.store.clear()
             self.drafter.stats.clear()
-            for s in self.sources:
-                if hasattr(s, "clear"):
-                    s.clear()
+            self.sources = [self._pref_cache() if s.name == "pref" else s for s in self.sources]
+            self.drafter.sources = self.sources
 
     def warm(self, req: CompletionRequest) -> int:
         """Prefill the prompt of `req` into the KV cache while the editor is idle.
