@@ -78,9 +78,10 @@ class Corpus:
 
     @classmethod
     def build(cls, sources: Sequence[str | Path], out_dir: str | Path, tokenizer,
-              embedder="hashed", progress: bool = True) -> "Corpus":
+              embedder="hashed", progress: bool = True, exclude: Sequence[str] = ()) -> "Corpus":
         """Index `sources` (folders) into `out_dir/corpus.npz`, reusing unchanged files of a
-        previous corpus there. `embedder`: "hashed", "minilm" or an embedder object."""
+        previous corpus there. `embedder`: "hashed", "minilm" or an embedder object;
+        `exclude`: gitignore-style patterns, e.g. ["site-packages/", "test/"]."""
         roots = _roots(sources)
         path = Path(out_dir).resolve() / CORPUS_FILE
         fp = fingerprint(tokenizer)
@@ -92,7 +93,7 @@ class Corpus:
             previous, why = load_store(path, fp, KIND)     # keeps the files when only FAISS broke
             why = why or f"rebuilt ({type(e).__name__})"
         with Progress(progress) as bar:
-            store, report = build_docstore(roots, tokenizer, previous, bar)
+            store, report = build_docstore(roots, tokenizer, previous, bar, exclude)
             same = (old is not None and old.embedder.name == getattr(embedder, "name", embedder)
                     and (isinstance(embedder, str) or _dim(old.embedder) == _dim(embedder)))
             if same and report.reason == "unchanged":

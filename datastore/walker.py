@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pathspec
 
@@ -49,11 +49,12 @@ def _ignored(rel: str, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
     return verdict
 
 
-def walk_files(root: str | Path) -> Iterator[SourceFile]:
-    """Indexable files under `root`, sorted by name within each folder."""
+def walk_files(root: str | Path, exclude: Sequence[str] = ()) -> Iterator[SourceFile]:
+    """Indexable files under `root`, sorted by name within each folder; `exclude` adds
+    gitignore-style patterns (e.g. "site-packages/")."""
     root = os.path.abspath(root)
     reg = registry()
-    specs = [("", pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED))]
+    specs = [("", pathspec.GitIgnoreSpec.from_lines([*ALWAYS_IGNORED, *exclude]))]
     seen_dirs: set[tuple[int, int]] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         st = os.stat(folder)

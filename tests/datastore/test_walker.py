@@ -52,3 +52,9 @@ def test_minified_heuristic():
     assert is_minified("a" * 3000)
     assert not is_minified("def f():\n    return 1\n" * 200)
     assert decode_source(b"x = 1\n") == "x = 1\n"
+
+
+def test_extra_exclude_patterns(make_tree):
+    root = make_tree({"a.py": "x\n", "site-packages/b.py": "x\n", "test/t.py": "x\n", "pkg/test/u.py": "x\n"})
+    assert rels(root) == ["a.py", "pkg/test/u.py", "site-packages/b.py", "test/t.py"]
+    assert [f.rel for f in walk_files(root, ["site-packages/", "/test/"])] == ["a.py", "pkg/test/u.py"]
