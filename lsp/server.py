@@ -24,6 +24,7 @@ from codeswift.errors import BadInputError, CodeswiftError
 
 from .backend import Backend, EngineInfo
 from .completer import Completer, Suggestion
+from .convert import completion_item, inline_item, plain, telemetry_id, workspace_root
 from .documents import BadPosition, DocumentStore
 from .options import Options, parse_options, unknown_keys
 from .progress import Progress, RequestProgress
@@ -33,7 +34,6 @@ from .worker import Worker
 log = logging.getLogger("codeswift.lsp")
 
 STATUS = "codeswift/status"
-ACCEPTED_COMMAND = "codeswift.accepted"
 INDEX_DELAY_S = 0.5                     # coalesce index updates while the user types
 
 
@@ -99,41 +99,37 @@ class CodeswiftServer(LanguageServer):
 
     async def _index_workspace(self) -> None:
         """Build the repository index; completions keep working (without repository drafts)."""
-        self.set_state("indexing", f"indexing {self.backend.root}")
-        async with Progress(self, "codeswift: indexing", self.message) as progress:
-            try:
-                note = await self._bg.submit(self.backend.index)
-            except Exception as e:
-                log.exception("indexing failed")
-                progress.end_message = "failed"
-                note = f"indexing {self.backend.root} failed ({type(e).__name__}: {e}); completing without it"
-                self.log_message(note, types.MessageType.Warning)
-            else:
-                progress.end_message = "done"
-                self.log_message(note)
-        self.set_state("ready", note)
+        await self._indexing(f"indexing {self.backend.root}", self.backend.index)
 
     async def reindex(self) -> dict:
         """`codeswift/reindex`: build the index if there is none yet, else refresh it from disk."""
         if self.backend is None or self._bg is None or not self.backend.ready:
             return {"ok": False, "message": "the model is not loaded yet"}
         if self.backend.needs_indexing:
-            await self._index_workspace()
-            return {"ok": self.backend.repo_index is not None}
-        if self.backend.repo_index is None:
+            ok = await self._indexing(f"indexing {self.backend.root}", self.backend.index)
+        elif self.backend.repo_index is not None:
+            ok = await self._indexing(f"re-indexing {self.backend.root}", self.backend.refresh_index)
+        else:
             return {"ok": False, "message": f"no repository index: {self.backend.index_skipped()}"}
-        self.set_state("indexing", f"re-indexing {self.backend.root}")
-        async with Progress(self, "codeswift: indexing", self.message) as progress:
+        return {"ok": True} if ok else {"ok": False, "message": self.message}
+
+    async def _indexing(self, message: str, job: Callable[[], str]) -> bool:
+        """Run an indexing job in the background with state `indexing` and progress."""
+        self.set_state("indexing", message)
+        async with Progress(self, "codeswift: indexing", message) as progress:
             try:
-                note = await self._bg.submit(self.backend.refresh_index)
+                note = await self._bg.submit(job)
             except Exception as e:
-                log.exception("re-indexing failed")
+                log.exception("%s failed", message)
                 progress.end_message = "failed"
-                self.set_state("ready", f"re-indexing failed: {e}")
-                return {"ok": False, "message": str(e)}
+                note = f"{message} failed ({type(e).__name__}: {e}); completing without it"
+                self.log_message(note, types.MessageType.Warning)
+                self.set_state("ready", note)
+                return False
             progress.end_message = "done"
+        self.log_message(note)
         self.set_state("ready", note)
-        return {"ok": True}
+        return True
 
     # -- completions -------------------------------------------------------------------
     async def suggest(self, uri: str, position: types.Position,
@@ -154,20 +150,20 @@ class CodeswiftServer(LanguageServer):
         if self.completer is None:
             return None
         progress = RequestProgress(self, token)
+        outcome = "cancelled"
         try:
             found = await self.completer.complete(doc, offset, on_start=progress.begin_threadsafe())
+            outcome = "done"
         except BadInputError as e:
             raise JsonRpcInvalidParams(str(e)) from None
         except CodeswiftError as e:                 # e.g. the completion server is unreachable
             self.set_state("error", str(e))
             return None
-        except asyncio.CancelledError:
-            progress.end("cancelled")
-            raise
         except Exception:
             log.exception("completion failed")
             return None
-        progress.end("done")
+        finally:
+            progress.end(outcome)
         if self.state == "error" and self.backend is not None and self.backend.ready:
             self.state, self.message = "ready", ""
         if found is not None:
@@ -246,6 +242,12 @@ class CodeswiftServer(LanguageServer):
         except Exception:
             pass
 
+    def forget(self, uri: str) -> None:
+        """A closed document: drop its cached completions and pending request."""
+        self._refused.discard(uri)
+        if self.completer is not None:
+            self.completer.forget(uri)
+
     # -- tasks ---------------------------------------------------------------------------
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -257,14 +259,6 @@ class CodeswiftServer(LanguageServer):
             self.completer.close()
         if self._bg is not None:
             self._bg.close()
-
-
-def workspace_root(params: types.InitializeParams) -> str | None:
-    """The first workspace folder (or the deprecated rootUri/rootPath) as a local path."""
-    for uri in [f.uri for f in params.workspace_folders or []] + [params.root_uri]:
-        if uri and uri.startswith("file:"):
-            return to_fs_path(uri)
-    return params.root_path
 
 
 SERVER = CodeswiftServer()
@@ -323,8 +317,7 @@ def did_save(ls: CodeswiftServer, params: types.DidSaveTextDocumentParams) -> No
 def did_close(ls: CodeswiftServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     ls.documents.close(uri)
-    if ls.completer is not None:
-        ls.completer.forget(uri)
+    ls.forget(uri)
     ls.index_later(uri, delay=0)
 
 
@@ -349,31 +342,12 @@ async def completion(ls: CodeswiftServer, params: types.CompletionParams) -> typ
     return types.CompletionList(is_incomplete=True, items=items)
 
 
-def inline_item(s: Suggestion, uri: str, pos: types.Position) -> types.InlineCompletionItem:
-    return types.InlineCompletionItem(
-        insert_text=s.text, range=types.Range(start=pos, end=pos),
-        command=types.Command(title="codeswift accepted", command=ACCEPTED_COMMAND, arguments=[uri, s.id]))
-
-
-def completion_item(s: Suggestion, pos: types.Position) -> types.CompletionItem:
-    lines = [l for l in s.text.split("\n") if l.strip()]
-    label = lines[0].strip() if lines else s.text
-    if len(label) > 60 or len(lines) > 1:
-        label = label[:60] + "…"
-    return types.CompletionItem(
-        label=label, kind=types.CompletionItemKind.Text, detail="codeswift",
-        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{s.text}\n```"),
-        insert_text_format=types.InsertTextFormat.PlainText, sort_text="0", preselect=True,
-        text_edit=types.TextEdit(range=types.Range(start=pos, end=pos), new_text=s.text),
-        data={"id": s.id})
-
-
 # -- codeswift/* (docs/protocol.md) ---------------------------------------------------------
 
 @SERVER.feature("codeswift/completionShown")
 def completion_shown(ls: CodeswiftServer, params: Any) -> None:
     """Telemetry: the client displayed item `id`."""
-    if ls.completer is not None and _telemetry(plain(params)) is not None:
+    if ls.completer is not None and telemetry_id(plain(params)) is not None:
         ls.completer.stats.shown += 1
 
 
@@ -381,7 +355,7 @@ def completion_shown(ls: CodeswiftServer, params: Any) -> None:
 def completion_accepted(ls: CodeswiftServer, params: Any) -> None:
     """Telemetry: the user accepted item `id` (all of it, or `acceptedChars`)."""
     params = plain(params)
-    item = _telemetry(params)
+    item = telemetry_id(params)
     if ls.completer is None or item is None:
         return
     chars = params.get("acceptedChars")
@@ -390,24 +364,6 @@ def completion_accepted(ls: CodeswiftServer, params: Any) -> None:
     ls.completer.stats.accepted += 1
     ls.completer.stats.accepted_chars += chars
     ls.send_status()
-
-
-def plain(obj: Any) -> Any:
-    """Custom-method params as plain JSON values (pygls hands them over as namedtuples)."""
-    if hasattr(obj, "_asdict"):
-        return {k: plain(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    return obj
-
-
-def _telemetry(params: Any) -> str | None:
-    """The item id of a shown/accepted notification, or None when it is malformed."""
-    if isinstance(params, dict) and isinstance(params.get("uri"), str) and \
-            isinstance(params.get("id"), (str, int)) and not isinstance(params.get("id"), bool):
-        return str(params["id"])
-    log.warning("ignoring malformed telemetry: %r", params)
-    return None
 
 
 @SERVER.feature(STATUS)

@@ -46,7 +46,7 @@ async def lsp_client(command: list[str], init_options: dict | None = None, root:
     client.feature(types.LOG_TRACE)(lambda params: client.log_messages.append(
         types.LogMessageParams(type=types.MessageType.Log, message=params.message)))
     try:
-        await client.initialize_session(types.InitializeParams(
+        client.init_result = await client.initialize_session(types.InitializeParams(
             capabilities=client_capabilities(capabilities),
             root_uri=root.as_uri() if root else None,
             initialization_options=init_options, trace=trace))

@@ -8,11 +8,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_capabilities_advertise_inline_completion_and_incremental_sync(shared):
-    caps = shared.protocol.server_capabilities if hasattr(shared.protocol, "server_capabilities") else None
-    result = await status(shared)
-    assert result["state"] == "ready"
-    assert result["model"] == "qwen2" and result["device"] == "cpu" and result["dtype"] == "float32"
-    assert caps is None or caps.inline_completion_provider is not None
+    caps = shared.init_result.capabilities
+    assert caps.inline_completion_provider is not None
+    assert caps.completion_provider is not None
+    assert caps.text_document_sync.change == types.TextDocumentSyncKind.Incremental
+    assert caps.text_document_sync.open_close and caps.text_document_sync.save
+    assert shared.init_result.server_info.name == "codeswift"
+    st = await status(shared)
+    assert (st["state"], st["model"], st["device"], st["dtype"]) == ("ready", "qwen2", "cpu", "float32")
 
 
 async def test_inline_completion_at_end_of_line(docs, engine):
