@@ -90,3 +90,45 @@ async def test_cancel_stops_generation_within_one_step(configured, workspace, en
     result = await request(configured, other, end_of(SHORT))
     want = expected_text(engine, SHORT, "", other, max_tokens=MAX_TOKENS)
     assert [i.insert_text for i in result.items] == ([want] if want else [])
+
+
+async def test_superseded_generation_stops_at_the_next_step():
+    """In-process, with an engine whose steps are slow: the newer request's arrival stops the
+    older generation at its next between-steps check, and the older request returns nothing."""
+    import threading
+    import time
+
+    from codeswift.errors import CancelledError
+    from codeswift.types import CompletionResult
+    from lsp.completer import Completer
+    from lsp.documents import Document
+    from lsp.options import Options
+
+    class SlowEngine:
+        def __init__(self):
+            self.step, self.stopped_after, self.running = 0, None, threading.Event()
+
+        def complete(self, req):
+            self.step = 0
+            while self.step < 30:                       # like the engine loop: check, then step
+                if req.is_cancelled():
+                    self.stopped_after = self.step
+                    raise CancelledError("cancelled")
+                self.running.set()
+                time.sleep(0.01)
+                self.step += 1
+            return CompletionResult(text=" done", tokens=[1], finish_reason="length", stats={})
+
+    engine = SlowEngine()
+    completer = Completer(Options(debounce_ms=0), lambda: engine)
+    doc = Document("file:///slow.py", "x = 1\ny =")
+    older = asyncio.ensure_future(completer.complete(doc, 10))
+    await until(engine.running.is_set)
+    newer = asyncio.ensure_future(completer.complete(doc, 10))
+    await asyncio.sleep(0)                              # the newer request cancels the older one ...
+    at_cancel = engine.step
+    assert await older is None
+    await until(lambda: engine.stopped_after is not None)
+    assert engine.stopped_after <= at_cancel + 1         # ... which stops within one step
+    assert (await newer).text == " done"
+    completer.close()
