@@ -67,9 +67,11 @@ class LlamaCppBackend:
 
     def __init__(self, model_path: str | Path, n_ctx: int = 8192, n_threads: int | None = None,
                  n_batch: int = 512, max_branches: int = 64, kv_store_bytes: int = 512 << 20,
-                 verbose: bool = False):
+                 flash_attn: bool = False, verbose: bool = False):
         lc = _llama_cpp()
         from llama_cpp import _internals
+        from llama_cpp._logger import set_verbose
+        set_verbose(verbose)                                  # llama.cpp logs to stderr otherwise
         self.model_path = str(model_path)
         if not Path(self.model_path).is_file():
             raise ModelLoadError(f"GGUF file not found: {self.model_path}")
@@ -85,6 +87,7 @@ class LlamaCppBackend:
         cp.n_seq_max, cp.kv_unified = max_branches, True      # one KV stream shared by all branches
         cp.n_threads = cp.n_threads_batch = n_threads or os.cpu_count() or 1
         cp.no_perf = True
+        cp.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._context = _internals.LlamaContext(model=self._model, params=cp, verbose=verbose)
         self._batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=max_branches, verbose=verbose)
         self.lc, self.ctx = lc, self._context.ctx
