@@ -84,6 +84,7 @@ class Backend:
                 raise
             log.exception("engine with repository index failed; loading without it")
             engine = Engine.load(replace(cfg, repo_root=None))
+        _warm_up(engine)
         b = engine.backend
         self.info = EngineInfo(model=Path(o.model).name if Path(o.model).exists() else o.model,
                                device=getattr(b, "device", ""), dtype=getattr(b, "dtype", ""),
@@ -147,6 +148,17 @@ class Backend:
             return True
         except ValueError:
             return False
+
+
+def _warm_up(engine) -> None:
+    """One tiny completion while still `loading`: the first forward passes pay one-time costs
+    (allocation, kernel selection) that would otherwise land on the user's first suggestion."""
+    from codeswift.types import CompletionRequest
+    try:
+        engine.complete(CompletionRequest(prefix="import os\n\n\ndef main():\n    ", max_tokens=4,
+                                          stop="line", doc_id="codeswift:warm-up"))
+    except Exception:
+        log.exception("warm-up completion failed (ignored)")
 
 
 def _file_count(index) -> str:
