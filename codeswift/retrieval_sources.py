@@ -1,7 +1,10 @@
 """Draft sources backed by the datastore: the repository index and the general corpus.
 
-    RepoSource(index: RepoIndex, min_match=2, exclude_current=False)
-    CorpusSource(corpus: Corpus, k_chunks=8, min_match=2, use_global=True, query_fn=None)
+    RepoSource(index: RepoIndex, min_match=1, exclude_current=False)
+    CorpusSource(corpus: Corpus, k_chunks=8, min_match=1, use_global=True, query_fn=None)
+
+min_match=1 is measured better than 2 (repo-dev gold replay, top 4 drafts of 16 tokens:
+repo 1.82 vs 1.61 tokens per step, corpus 1.39 vs 1.28; prompt lookup alone 1.66).
 
 Both return `Draft`s whose `score` is `match_len + count / (count + 1)`: the number of context
 tokens matched (longer = more specific) plus a fraction below 1 that grows with how often the
@@ -94,7 +97,7 @@ class RepoSource:
 
     name = "repo"
 
-    def __init__(self, index: RepoIndex, min_match: int = 2, exclude_current: bool = False,
+    def __init__(self, index: RepoIndex, min_match: int = 1, exclude_current: bool = False,
                  max_suffix: int = 32):
         self.index, self.min_match, self.max_suffix = index, min_match, max_suffix
         self.exclude_current = exclude_current   # the prompt already holds the current file
@@ -120,7 +123,7 @@ class CorpusSource:
 
     name = "corpus"
 
-    def __init__(self, corpus: Corpus, k_chunks: int = 8, min_match: int = 2,
+    def __init__(self, corpus: Corpus, k_chunks: int = 8, min_match: int = 1,
                  use_global: bool = True, max_suffix: int = 32,
                  query_fn: Callable[[DraftContext], str] | None = None):
         self.corpus, self.k_chunks, self.min_match = corpus, k_chunks, min_match

@@ -43,6 +43,7 @@ def save(path: str | Path, kind: str, fingerprint: str, meta: dict,
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)                               # mkstemp makes it owner-only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

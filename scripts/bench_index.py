@@ -242,9 +242,15 @@ def bench_sources(tok, args) -> dict:
         corpus = (Corpus.open(args.corpus, tok) if args.corpus else
                   Corpus.build([stdlib_tree(tmp)], tmp / "corpus", tok, progress=False))
         pref = PrefCache(special_ids=tok.all_special_ids)
-        sources = {"repo": lambda repo: RepoSource(repos[repo]), "corpus": lambda repo: CorpusSource(corpus),
+        from codeswift.sources import ContextSource
+        sources = {"context (prompt lookup, baseline)": lambda repo: ContextSource(),
+                   "repo": lambda repo: RepoSource(repos[repo]),
+                   "repo, min_match=1": lambda repo: RepoSource(repos[repo], min_match=1),
+                   "corpus, min_match=1": lambda repo: CorpusSource(corpus, min_match=1), "corpus": lambda repo: CorpusSource(corpus),
                    "pref (after typing a third of the last completion)": lambda repo: pref}
         for name, make in sources.items():
+            if args.only and not name.startswith(args.only):
+                continue
             per_step, hits, step_t, reset_t = [], [], [], []
             for task in tasks:
                 index, rel = repos[task["repo"]], task["path"]
@@ -306,6 +312,7 @@ def main() -> int:
                     help="embedders: prefix tokens in the query (suffix: a sixth of that)")
     ap.add_argument("--corpus", help="sources: a built corpus folder (default: build the stdlib subset)")
     ap.add_argument("--steps-tokens", type=int, default=64, help="sources: gold tokens replayed per task")
+    ap.add_argument("--only", help="sources: run only the source whose name starts with this")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
     from codeswift.models import load_tokenizer
