@@ -23,7 +23,6 @@ while the LSP thread edits.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
