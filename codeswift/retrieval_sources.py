@@ -41,10 +41,10 @@ def _drafts(conts: list[Continuation], source: str, **meta) -> list[Draft]:
 def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int]) -> tuple[list[int], list[int]]:
     """(tokens before the cursor, tokens after it) of a prompt, model-family agnostic.
 
-    Prompts are cut at special tokens. Fill-in-the-middle prompts end with a special token
-    (<|fim_middle|>, <MID>, ...), and their last two pieces are the prefix and the suffix
-    (PSM order, used by Qwen, StarCoder, DeepSeek and CodeLlama); a plain prompt's last piece
-    is the prefix."""
+    Prompts are cut at special tokens. A fill-in-the-middle prompt (PSM order, used by Qwen,
+    StarCoder, DeepSeek and CodeLlama) ends with `PRE head SUF suffix MID typed`, where `typed`
+    is the text already typed on the cursor line (possibly empty): before the cursor is
+    head + typed, after it the suffix. A plain prompt (no special token) is all prefix."""
     pieces, cur = [], []
     for t in tokens[:prompt_len]:
         if int(t) in special_ids:
@@ -53,9 +53,8 @@ def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int])
         else:
             cur.append(int(t))
     pieces.append(cur)
-    ends_special = prompt_len > 0 and int(tokens[prompt_len - 1]) in special_ids
-    if ends_special and len(pieces) >= 3:
-        return pieces[-3], pieces[-2]        # pieces[-1] is the empty run after the last special
+    if len(pieces) >= 3:
+        return pieces[-3] + pieces[-1], pieces[-2]
     return pieces[-1], []
 
 

@@ -59,6 +59,12 @@ def test_cursor_tokens_of_fim_and_plain_prompts(tokenizer):
     assert [tokenizer.decode(p) for p in cursor_tokens(ctx.tokens, ctx.prompt_len, special)] == ["a = 1\n", ""]
     plain = tokenizer.encode("x = 1\n", add_special_tokens=False)
     assert cursor_tokens(plain, len(plain), special) == (plain, [])
+    # The engine puts the text typed on the cursor line after the middle token.
+    from codeswift.prompt import PromptBuilder
+    from codeswift.types import CompletionRequest
+    ids = PromptBuilder(tokenizer).build(CompletionRequest(prefix="a = 1\nb = ", suffix="c = 3\n"))
+    before, after = cursor_tokens(ids, len(ids), special)
+    assert (tokenizer.decode(before), tokenizer.decode(after)) == ("a = 1\nb = ", "c = 3\n")
     cc = CursorContext(special)
     ctx = fim(tokenizer, "a = 1\n", "zzz")
     cc.reset(ctx)
