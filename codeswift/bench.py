@@ -184,9 +184,15 @@ def run_bench(args: argparse.Namespace) -> dict:
                 for e in engines.values():
                     e.attach_repo(str(repo) if repo else None)
                     e.reset_caches()               # no state is shared across tasks
+                task_rows = []
                 for req in build_requests(task, args.mode, args.session_requests):
-                    rows += _run_request(ref, engines, methods, req, args)
+                    task_rows += _run_request(ref, engines, methods, req, args)
+                rows += task_rows
                 prog.advance(bar)
+                if not console.is_terminal:      # no live bar in logs: one line per task instead
+                    console.print(f"{task.task_id}: " + ", ".join(
+                        f"{m} {sum(r['decode_ms'] for r in task_rows if r['method'] == m):.0f} ms"
+                        for m in methods) + f" (identical: {all(r['identical'] for r in task_rows)})")
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]interrupted: writing what was measured so far[/]")
