@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from codeswift.cli import add_engine_args
@@ -52,11 +53,22 @@ def _cmd_lsp(args: argparse.Namespace) -> int:
     if tcp:
         SERVER.start_tcp(*tcp)
         return 0
-    # The protocol owns stdout: anything else printed (a library's progress bar) goes to stderr.
-    stdout = sys.stdout.buffer
-    sys.stdout = sys.stderr
-    SERVER.start_io(sys.stdin.buffer, stdout)
+    SERVER.start_io(sys.stdin.buffer, _private_stdout())
     return 0
+
+
+def _private_stdout():
+    """The protocol's own copy of stdout; file descriptor 1 then points at stderr.
+
+    Anything else that writes to stdout (a print, a progress bar, native code) would corrupt the
+    protocol stream, and llama-cpp-python even points fd 1 at /dev/null while it loads a model,
+    which silently swallowed replies sent meanwhile. A private descriptor is immune to both.
+    """
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return out
 
 
 def _setup_logging(level: str, path: str | None) -> None:

@@ -85,7 +85,8 @@ class Client:
     async def wait_ready(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            st = _plain(await self.lsp.protocol.send_request_async("codeswift/status", {}))
+            st = _plain(await asyncio.wait_for(
+                self.lsp.protocol.send_request_async("codeswift/status", {}), 30))
             if st["state"] in ("ready", "error"):
                 return st
             await asyncio.sleep(0.5)
@@ -126,13 +127,15 @@ async def run(args: argparse.Namespace) -> dict:
     workspace = Path(tempfile.mkdtemp(prefix="codeswift-lsp-latency-"))
     make_workspace(tasks, workspace)
     client = Client()
-    cmd = [sys.executable, "-m", "codeswift.cli", "lsp", "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "codeswift.cli", "lsp", "--log-level", args.log_level]
+    if args.server_log:
+        cmd += ["--log-file", args.server_log]
     t_start = time.perf_counter()
     await client.lsp.start_io(*cmd)
     await client.lsp.initialize_async(types.InitializeParams(
         capabilities=types.ClientCapabilities(), root_uri=workspace.as_uri(),
         initialization_options={"model": args.model, "maxTokens": args.max_tokens, "debounceMs": 0,
-                                "index": not args.no_index, "dtype": args.dtype}))
+                                "index": not args.no_index, "dtype": args.dtype, "backend": args.backend}))
     client.lsp.initialized(types.InitializedParams())
     st = await client.wait_ready(args.ready_timeout)
     ready_s = time.perf_counter() - t_start
@@ -166,7 +169,8 @@ async def run(args: argparse.Namespace) -> dict:
     await client.lsp.shutdown_async(None)
     client.lsp.exit(None)
     await client.lsp.stop()
-    return {"model": args.model, "device": st["device"], "dtype": st["dtype"], "ready_s": round(ready_s, 1),
+    return {"model": args.model, "backend": st["backend"], "device": st["device"], "dtype": st["dtype"],
+            "ready_s": round(ready_s, 1),
             "max_tokens": args.max_tokens, "index": not args.no_index, "rows": rows,
             "summary": summarise(rows), "server_stats": final.get("stats", {})}
 
@@ -201,7 +205,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def print_table(result: dict) -> None:
-    print(f"\ncodeswift lsp latency — {result['model']} on {result['device']} {result['dtype']}, "
+    print(f"\ncodeswift lsp latency — {result['model']} ({result['backend']}) on {result['device']} "
+          f"{result['dtype']}, "
           f"maxTokens {result['max_tokens']}, index {'on' if result['index'] else 'off'}, "
           f"server ready after {result['ready_s']} s")
     print(f"{'group':34} {'n':>3} {'p50 ms':>9} {'p95 ms':>9} {'TTFT p50':>9} {'TTFT p95':>9}")
@@ -220,12 +225,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--backend", default="auto", choices=("auto", "transformers", "llamacpp"))
     ap.add_argument("--tasks", type=int, default=6, help="number of tasks (default: %(default)s)")
     ap.add_argument("--typed", type=int, default=4, help="gold characters typed per task (default: %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--no-index", action="store_true", help="do not index the workspace")
     ap.add_argument("--ready-timeout", type=float, default=900)
     ap.add_argument("--json", help="also write the raw rows and summary here")
+    ap.add_argument("--server-log", help="the server's log file (default: its stderr, discarded)")
+    ap.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     args = ap.parse_args()
     result = asyncio.run(run(args))
     print_table(result)

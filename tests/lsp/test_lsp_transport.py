@@ -1,4 +1,4 @@
-"""`codeswift lsp --tcp HOST:PORT`: the same server over a TCP socket."""
+"""Transports: stdio (the protocol keeps stdout to itself) and `--tcp HOST:PORT`."""
 import asyncio
 import socket
 import subprocess
@@ -10,7 +10,20 @@ from pygls.lsp.client import LanguageClient
 
 from lsp_testkit import plain
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+on_shared_loop = pytest.mark.asyncio(loop_scope="session")
+
+
+def test_stdio_protocol_stream_is_private():
+    """Prints, native writes to fd 1 and fd 1 being pointed at /dev/null (llama-cpp-python does
+    that while loading) reach stderr or nowhere, never the protocol stream."""
+    code = ("import os, sys; from lsp.cli import _private_stdout; out = _private_stdout(); "
+            "print('print noise'); os.write(1, b'native noise'); "
+            "null = os.open(os.devnull, os.O_WRONLY); saved = os.dup(1); os.dup2(null, 1); "
+            "out.write(b'PROTOCOL'); out.flush(); os.dup2(saved, 1)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"PROTOCOL"
+    assert b"print noise" in proc.stderr and b"native noise" in proc.stderr
 
 
 def free_port() -> int:
@@ -19,6 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@on_shared_loop
 async def test_tcp_server_answers_initialize_and_status(workspace):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "codeswift.cli", "lsp", "--tcp", f"127.0.0.1:{port}",
