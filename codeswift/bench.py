@@ -153,6 +153,8 @@ def run_bench(args: argparse.Namespace) -> dict:
     from .models import load_model
 
     console = Console(stderr=True, width=140)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     methods = parse_methods(args.methods)
     tasks = load_tasks(args.tasks, args.limit, set(args.kinds.split(",")) if args.kinds else None)
     if not tasks:
@@ -174,7 +176,8 @@ def run_bench(args: argparse.Namespace) -> dict:
     meta = {"model": path, "device": ref.backend.device, "dtype": ref.backend.dtype, "mode": args.mode,
             "max_tokens": args.max_tokens, "tasks": args.tasks, "methods": methods,
             "prefix_tokens": args.prefix_tokens, "suffix_tokens": args.suffix_tokens,
-            "cost_curve_ms": ref.cost.to_json(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "cost_curve_ms": ref.cost.to_json(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "torch_threads": torch.get_num_threads()}
     interrupted = False
     try:
         with Progress(console=console) as prog:

@@ -30,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
     p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
     p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")
     p.set_defaults(func=_run)
 
