@@ -74,7 +74,10 @@ def measure(backend, vocab_size: int, past_len: int = 256, reps: int = 5,
 
 
 def load_or_measure(backend, model_id: str, vocab_size: int) -> CostCurve:
-    path = cache_path(model_id, backend.device, backend.dtype)
+    import torch
+    # On CPU the thread count changes the curve's shape (small GEMMs scale badly).
+    device = backend.device if backend.device != "cpu" else f"cpu-t{torch.get_num_threads()}"
+    path = cache_path(model_id, device, backend.dtype)
     try:
         d = json.loads(path.read_text())
         return CostCurve(tuple(d["ks"]), tuple(d["ms"]))
