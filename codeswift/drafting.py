@@ -19,7 +19,7 @@ CHEAP = {"context", "pref"}          # in-memory, answered inline; others go to 
 @dataclass
 class SourceStats:
     """Per-source acceptance, with a prior so a new source is neither trusted nor ignored."""
-    tested: float = 3.0
+    tested: float = 5.0               # prior: 40% -- optimistic priors make early trees too big
     accepted: float = 2.0
     proposed: int = 0
     hits: int = 0                     # tokens of this source on accepted paths (lifetime)

@@ -112,10 +112,11 @@ class Engine:
             self.drafter.sources = self.sources
 
     def reset_caches(self) -> None:
-        """Forget prompt KV caches and learned preferences (a cold start, for benchmarks)."""
+        """Forget prompt KV caches and the preference cache (a cold start, for benchmarks).
+
+        Per-source acceptance rates are kept: they calibrate the sources, not the content."""
         with self._lock:
             self.backend.store.clear()
-            self.drafter.stats.clear()
             self.sources = [self._pref_cache() if s.name == "pref" else s for s in self.sources]
             self.drafter.sources = self.sources
 
