@@ -85,37 +85,46 @@ def run_llamacpp_pld(llm, prompt: list[int], max_new: int, eos_ids: set[int],
 
 
 # -- quick comparison: python -m codeswift.bench_llamacpp --------------------------------------
-def compare(model: str, tasks_spec: str, limit: int, max_tokens: int, rounds: int) -> list[dict]:
+def compare(model: str, tasks_spec: str, limit: int, max_tokens: int, rounds: int,
+            threads: int | None = None, kinds: set[str] | None = None) -> list[dict]:
     """Cold completions of `limit` tasks by llamacpp-ar, codeswift-llamacpp (context drafts
-    only) and llamacpp-pld, interleaved per task; decode ms is the best of `rounds`."""
-    from .backends.llamacpp import load_llamacpp_backend
+    only; tree and chain) and llamacpp-pld, interleaved per task; each method's decode time is
+    its minimum over `rounds` (load on a shared machine only ever adds time)."""
+    from .backends.llamacpp import load_gguf_tokenizer, resolve_gguf
+    from .budget import measure
     from .bench_tasks import load_tasks
     from .engine import Engine, EngineConfig
     from .stops import make_stop
     from .types import CompletionRequest
     cfg = EngineConfig(model=model, backend="llamacpp", sources=("context",), kv_reuse=False,
-                       max_tokens=max_tokens)
-    backend, tok, model_id = load_llamacpp_backend(cfg)
-    engine = Engine(backend, tok, cfg, model_id=model_id)
-    chain = Engine(backend, tok, EngineConfig(**{**cfg.__dict__, "tree": False}), model_id=model_id)
-    pld = make_pld_llama(backend.model_path)
-    eos = engine.prompts.stop_ids
+                       max_tokens=max_tokens, measure_cost=False)
+    gguf = resolve_gguf(model)
+    backend, tok = LlamaCppBackend(gguf, n_threads=threads), load_gguf_tokenizer(model, gguf)
+    cost = measure(backend, len(tok))                  # fresh, under this run's conditions
+    print(json.dumps({"device": backend.device, "cost_ms": dict(zip(cost.ks, map(lambda m: round(m, 1), cost.ms)))}))
+    engines = {}
+    for name, tree in (("codeswift-llamacpp", True), ("codeswift-llamacpp-chain", False)):
+        engines[name] = e = Engine(backend, tok, EngineConfig(**{**cfg.__dict__, "tree": tree}))
+        e.cost = e.drafter.cost = cost
+    pld = make_pld_llama(backend.model_path, n_threads=threads)
+    prompts = engines["codeswift-llamacpp"].prompts
+    eos = prompts.stop_ids
     rows = []
-    for task in load_tasks(tasks_spec, limit=limit):
+    for task in load_tasks(tasks_spec, limit=limit, kinds=kinds):
         req = CompletionRequest(prefix=task.prefix, suffix=task.suffix, max_tokens=max_tokens, stop=task.stop)
-        prompt = engine.prompts.build(req)
+        prompt = prompts.build(req)
         stop = make_stop(tok, req.stop, req.prefix.rsplit("\n", 1)[-1])
         best: dict[str, dict] = {}
         for _ in range(rounds):
             runs = {"llamacpp-ar": run_llamacpp_ar(backend, prompt, max_tokens, eos, stop),
-                    "codeswift-llamacpp": _engine_run(engine, req),
-                    "codeswift-llamacpp-chain": _engine_run(chain, req),
+                    **{name: _engine_run(e, req) for name, e in engines.items()},
                     "llamacpp-pld": run_llamacpp_pld(pld, prompt, max_tokens, eos, stop)}
             for m, r in runs.items():
                 if m not in best or r["decode_ms"] < best[m]["decode_ms"]:
                     best[m] = r
         ref = best["llamacpp-ar"]["tokens"]
-        row = {"task": task.task_id, "prompt_tokens": len(prompt), "tokens": len(ref)}
+        row = {"task": task.task_id, "prompt_tokens": len(prompt), "tokens": len(ref),
+               "load": open("/proc/loadavg").read().split()[0]}
         for m, r in best.items():
             row[m] = {"decode_ms": round(r["decode_ms"], 1), "prefill_ms": round(r["prefill_ms"], 1),
                       "identical": r["tokens"] == ref, **({"steps": r["steps"]} if "steps" in r else {})}
@@ -154,7 +163,10 @@ if __name__ == "__main__":
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--tasks", default="../shared/bench/repo-dev")
     ap.add_argument("--limit", type=int, default=6)
+    ap.add_argument("--kinds", default="", help="comma list, e.g. function")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args()
-    print(summarize(compare(a.model, a.tasks, a.limit, a.max_tokens, a.rounds)))
+    kinds = set(a.kinds.split(",")) if a.kinds else None
+    print(summarize(compare(a.model, a.tasks, a.limit, a.max_tokens, a.rounds, a.threads, kinds)))

@@ -63,7 +63,6 @@ class LlamaCppBackend:
     """Verifier over a GGUF model in llama.cpp (CPU). One sequence at a time, tree via seq ids."""
 
     name = "llamacpp"
-    device = "cpu"
 
     def __init__(self, model_path: str | Path, n_ctx: int = 8192, n_threads: int | None = None,
                  n_batch: int = 512, max_branches: int = 64, kv_store_bytes: int = 512 << 20,
@@ -93,6 +92,8 @@ class LlamaCppBackend:
         self.lc, self.ctx = lc, self._context.ctx
         self.mem = lc.llama_get_memory(self.ctx)
         self.n_ctx, self.n_batch, self.max_branches = n_ctx, n_batch, max_branches
+        # The thread count shapes the cost curve, so it is part of the device (the curve's cache key).
+        self.device = f"cpu-t{cp.n_threads}"
         self.n_vocab = self._model.n_vocab()
         self.dtype = self._model.desc().split(" ", 2)[-1]     # e.g. "Q4_K - Medium"
         self.store = _SeqStore(kv_store_bytes)
