@@ -86,10 +86,15 @@ def run_llamacpp_pld(llm, prompt: list[int], max_new: int, eos_ids: set[int],
 
 # -- quick comparison: python -m codeswift.bench_llamacpp --------------------------------------
 def compare(model: str, tasks_spec: str, limit: int, max_tokens: int, rounds: int,
-            threads: int | None = None, kinds: set[str] | None = None) -> list[dict]:
+            threads: int | None = None, kinds: set[str] | None = None,
+            context_prior: float | None = None) -> list[dict]:
     """Cold completions of `limit` tasks by llamacpp-ar, codeswift-llamacpp (context drafts
     only; tree and chain) and llamacpp-pld, interleaved per task; each method's decode time is
-    its minimum over `rounds` (load on a shared machine only ever adds time)."""
+    its minimum over `rounds` (load on a shared machine only ever adds time).
+
+    `context_prior` (not a product setting) replaces the drafter's acceptance prior for the
+    context source: with a steep cost curve the default prior may never let a draft be
+    verified, so the rate is never learned."""
     from .backends.llamacpp import load_gguf_tokenizer, resolve_gguf
     from .budget import measure
     from .bench_tasks import load_tasks
@@ -106,6 +111,9 @@ def compare(model: str, tasks_spec: str, limit: int, max_tokens: int, rounds: in
     for name, tree in (("codeswift-llamacpp", True), ("codeswift-llamacpp-chain", False)):
         engines[name] = e = Engine(backend, tok, EngineConfig(**{**cfg.__dict__, "tree": tree}))
         e.cost = e.drafter.cost = cost
+        if context_prior is not None:
+            from .drafting import SourceStats
+            e.drafter.stats["context"] = SourceStats(tested=5.0, accepted=5.0 * context_prior)
     pld = make_pld_llama(backend.model_path, n_threads=threads)
     prompts = engines["codeswift-llamacpp"].prompts
     eos = prompts.stop_ids
@@ -167,6 +175,8 @@ if __name__ == "__main__":
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--context-prior", type=float, default=None, help="override the 40%% prior")
     a = ap.parse_args()
     kinds = set(a.kinds.split(",")) if a.kinds else None
-    print(summarize(compare(a.model, a.tasks, a.limit, a.max_tokens, a.rounds, a.threads, kinds)))
+    print(summarize(compare(a.model, a.tasks, a.limit, a.max_tokens, a.rounds, a.threads, kinds,
+                            a.context_prior)))

@@ -60,9 +60,11 @@ def main() -> None:
     ap.add_argument("--ks", default="1,2,4,8,16,24,32,48,64")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--flash-attn", action="store_true")
+    ap.add_argument("--no-repack", action="store_true", help="no CPU weight repacking")
     args = ap.parse_args()
     print("uptime:", os.popen("uptime").read().strip())
-    be = LlamaCppBackend(resolve_gguf(args.model), n_threads=args.threads, flash_attn=args.flash_attn)
+    be = LlamaCppBackend(resolve_gguf(args.model), n_threads=args.threads, flash_attn=args.flash_attn,
+                         repack=not args.no_repack)
     print(f"model {be.model_path} ({be.dtype}), threads {args.threads}, past {args.past} tokens")
     rng = np.random.default_rng(0)
     be.prefill(rng.integers(100, be.n_vocab - 1000, args.past).tolist(), None)

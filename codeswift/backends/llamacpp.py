@@ -66,7 +66,7 @@ class LlamaCppBackend:
 
     def __init__(self, model_path: str | Path, n_ctx: int = 8192, n_threads: int | None = None,
                  n_batch: int = 512, max_branches: int = 64, kv_store_bytes: int = 512 << 20,
-                 flash_attn: bool = False, verbose: bool = False):
+                 flash_attn: bool = False, repack: bool = True, verbose: bool = False):
         lc = _llama_cpp()
         from llama_cpp import _internals
         from llama_cpp._logger import set_verbose
@@ -74,9 +74,10 @@ class LlamaCppBackend:
         self.model_path = str(model_path)
         if not Path(self.model_path).is_file():
             raise ModelLoadError(f"GGUF file not found: {self.model_path}")
+        mp = lc.llama_model_default_params()
+        mp.use_extra_bufts = repack                           # CPU weight repacking (faster GEMM)
         try:
-            self._model = _internals.LlamaModel(path_model=self.model_path,
-                                                params=lc.llama_model_default_params(), verbose=verbose)
+            self._model = _internals.LlamaModel(path_model=self.model_path, params=mp, verbose=verbose)
         except ValueError as e:
             raise ModelLoadError(f"llama.cpp cannot load {self.model_path}: {e}") from e
         n_ctx = min(n_ctx, self._model.n_ctx_train())
