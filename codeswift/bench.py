@@ -23,8 +23,9 @@ from .loop import finalize
 from .stops import make_stop
 from .types import CompletionRequest
 
-BASELINES = ("ar", "pld")
+BASELINES = ("ar", "pld", "llamacpp-ar", "llamacpp-pld")
 ABLATIONS = {"-repo": "repo", "-corpus": "corpus", "-cache": "cache", "-context": "context"}
+OTHER_ABLATIONS = ("-timing", "-tree", "-kv")
 NEAR_TIE = 0.5            # top-2 logit gap below which bf16/fp32 reassociation may flip argmax
 
 
@@ -34,6 +35,7 @@ class Request:
     prefix: str
     suffix: str
     index: int                         # request number within the task (session mode)
+    follows: str = "gold"              # what the developer types: the gold span, or the model's suggestion
 
 
 # -- plain transformers baselines ---------------------------------------------------------
@@ -107,23 +109,38 @@ def top2_gap(engine: Engine, prompt: list[int], out: list[int], j: int) -> float
 
 
 # -- the run ------------------------------------------------------------------------------
+def is_llamacpp(method: str) -> bool:
+    """llama.cpp methods (GGUF verifier) form their own family with their own references."""
+    return "llamacpp" in method
+
+
+def reference(method: str, kind: str = "ar") -> str:
+    """The plain-greedy (`ar`) or prompt-lookup (`pld`) baseline a method is compared with."""
+    return f"llamacpp-{kind}" if is_llamacpp(method) else kind
+
+
 def parse_methods(spec: str) -> list[str]:
     methods = [m.strip() for m in spec.split(",") if m.strip()]
+    known = ["ar", "pld", "codeswift", "codeswift-ar", *(f"codeswift{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS)),
+             "llamacpp-ar", "llamacpp-pld", "codeswift-llamacpp",
+             *(f"codeswift-llamacpp{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS))]
     for m in methods:
-        if m in BASELINES or m == "codeswift" or m == "codeswift-ar":
-            continue
-        if m.startswith("codeswift-") and m[len("codeswift"):] in (*ABLATIONS, "-timing", "-tree", "-kv"):
-            continue
-        raise BadInputError(f"unknown method {m!r}; known: ar, pld, codeswift, codeswift-ar, "
-                            + ", ".join(f"codeswift{a}" for a in (*ABLATIONS, "-timing", "-tree", "-kv")))
-    if "ar" not in methods:
-        methods.insert(0, "ar")                # the reference for identical-output checks
+        if m not in known:
+            raise BadInputError(f"unknown method {m!r}; known: {', '.join(known)}")
+    if len(set(methods)) != len(methods):
+        raise BadInputError(f"a method is listed twice in {spec!r}")
+    # Each family's plain greedy run is the reference for identical-output checks.
+    for fam_ref, in_fam in (("llamacpp-ar", is_llamacpp), ("ar", lambda m: not is_llamacpp(m))):
+        if any(in_fam(m) for m in methods) and fam_ref not in methods:
+            methods.insert(0, fam_ref)
     return methods
 
 
 def engine_config(method: str, base: EngineConfig) -> EngineConfig:
     cfg = EngineConfig(**base.__dict__)
     suffix = method[len("codeswift"):]
+    if suffix.startswith("-llamacpp"):
+        cfg.backend, suffix = "llamacpp", suffix[len("-llamacpp"):]
     if suffix in ABLATIONS:
         cfg.sources = tuple(s for s in cfg.sources if s != ABLATIONS[suffix])
     elif suffix == "-timing":
@@ -146,11 +163,28 @@ def build_requests(task: Task, mode: str, session_requests: int) -> list[Request
     return [Request(task, task.prefix + gold[:c], task.suffix, i) for i, c in enumerate(cuts)]
 
 
+class _LlamaCpp:
+    """The llama.cpp side of a run: one GGUF, a backend per method (own KV, so no method
+    inherits another's prompt cache) and llama-cpp-python's prompt-lookup `Llama`."""
+
+    def __init__(self, args, methods: list[str]):
+        from .backends.llamacpp import LlamaCppBackend, load_gguf_tokenizer, resolve_gguf
+        from .bench_llamacpp import make_pld_llama
+        self.gguf = resolve_gguf(args.gguf or args.model)
+        self.tokenizer = load_gguf_tokenizer(args.gguf or args.model, self.gguf)
+        make = lambda: LlamaCppBackend(self.gguf, n_ctx=4096, n_threads=args.threads)   # noqa: E731
+        self.ar = make() if "llamacpp-ar" in methods else None
+        self.backends = {m: make() for m in methods if m.startswith("codeswift-llamacpp")}
+        self.pld = make_pld_llama(self.gguf, n_threads=args.threads) if "llamacpp-pld" in methods else None
+        self.model_id = f"llamacpp:{self.gguf.resolve()}"
+
+
 def run_bench(args: argparse.Namespace) -> dict:
     from rich.console import Console
     from rich.progress import Progress
     from .bench_report import report
     from .models import load_model
+    from .prompt import PromptBudget
 
     console = Console(stderr=True, width=140)
     if args.threads:
@@ -159,25 +193,38 @@ def run_bench(args: argparse.Namespace) -> dict:
     tasks = load_tasks(args.tasks, args.limit, set(args.kinds.split(",")) if args.kinds else None)
     if not tasks:
         raise BadInputError("no tasks selected")
-    model, tok, path = load_model(args.model, args.device, args.dtype)
-    from .prompt import PromptBudget
     budget = PromptBudget(prefix=args.prefix_tokens, suffix=args.suffix_tokens)
     base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
                         sources=ALL_SOURCES, prompt=budget)
-    engines = {m: Engine(model, tok, engine_config(m, base), model_id=path)
-               for m in methods if m.startswith("codeswift")}
-    ref = next(iter(engines.values()), None) or Engine(model, tok, EngineConfig(measure_cost=False, prompt=budget),
-                                                       model_id=path)
-    console.print(f"model {path} on {ref.backend.device} ({ref.backend.dtype}); {len(tasks)} tasks; "
-                  f"mode {args.mode}; methods {', '.join(methods)}")
-    _warm_up(ref, engines, methods)
+    engines: dict[str, Engine] = {}
+    ref: Engine | None = None
+    if any(not is_llamacpp(m) for m in methods):
+        model, tok, path = load_model(args.model, args.device, args.dtype)
+        engines.update({m: Engine(model, tok, engine_config(m, base), model_id=path)
+                        for m in methods if m.startswith("codeswift") and not is_llamacpp(m)})
+        ref = next(iter(engines.values()), None) or Engine(
+            model, tok, EngineConfig(measure_cost=False, prompt=budget), model_id=path)
+        console.print(f"model {path} on {ref.backend.device} ({ref.backend.dtype})")
+    lcpp = _LlamaCpp(args, methods) if any(is_llamacpp(m) for m in methods) else None
+    if lcpp:
+        engines.update({m: Engine(b, lcpp.tokenizer, engine_config(m, base), model_id=lcpp.model_id)
+                        for m, b in lcpp.backends.items()})
+        lref = lcpp.ar or next(iter(lcpp.backends.values()))
+        console.print(f"llama.cpp model {lcpp.gguf} on {lref.device} ({lref.dtype})")
+        if ref is None:              # prompts only: the same tokenizer and budget for every method
+            ref = Engine(lref, lcpp.tokenizer, EngineConfig(measure_cost=False, prompt=budget), lcpp.model_id)
+    console.print(f"{len(tasks)} tasks; mode {args.mode}; methods {', '.join(methods)}")
+    _warm_up(ref, engines, lcpp, methods)
     ws = RepoWorkspace()
     rows: list[dict] = []
-    meta = {"model": path, "device": ref.backend.device, "dtype": ref.backend.dtype, "mode": args.mode,
+    meta = {"model": args.model, "gguf": str(lcpp.gguf) if lcpp else None, "mode": args.mode,
+            "device": ref.backend.device, "dtype": ref.backend.dtype,
             "max_tokens": args.max_tokens, "tasks": args.tasks, "methods": methods,
             "prefix_tokens": args.prefix_tokens, "suffix_tokens": args.suffix_tokens,
-            "cost_curve_ms": ref.cost.to_json(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "torch_threads": torch.get_num_threads()}
+            "cost_curve_ms": {m: e.cost.to_json() for m, e in engines.items()},
+            "backends": {m: f"{e.backend.name} {e.backend.device} {e.backend.dtype}" for m, e in engines.items()},
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": args.threads,
+            "torch_threads": torch.get_num_threads(), "session_follow": args.session_follow}
     interrupted = False
     try:
         with Progress(console=console) as prog:
@@ -187,9 +234,14 @@ def run_bench(args: argparse.Namespace) -> dict:
                 for e in engines.values():
                     e.attach_repo(str(repo) if repo else None)
                     e.reset_caches()               # no state is shared across tasks
+                if lcpp and lcpp.ar:
+                    lcpp.ar.store.clear()
                 task_rows = []
-                for req in build_requests(task, args.mode, args.session_requests):
-                    task_rows += _run_request(ref, engines, methods, req, args)
+                follow = args.mode == "session" and args.session_follow == "model"
+                for req in build_requests(task, "cold" if follow else args.mode, args.session_requests):
+                    task_rows += _run_request(ref, engines, lcpp, methods, req, args)
+                if follow:
+                    task_rows += _follow_model(ref, engines, lcpp, methods, task, task_rows, args)
                 rows += task_rows
                 prog.advance(bar)
                 if not console.is_terminal:      # no live bar in logs: one line per task instead
@@ -205,44 +257,74 @@ def run_bench(args: argparse.Namespace) -> dict:
     return report(rows, meta, methods, Path(args.out), console)
 
 
-def _warm_up(ref: Engine, engines: dict, methods: list[str]) -> None:
+def _warm_up(ref: Engine, engines: dict, lcpp, methods: list[str]) -> None:
     req = CompletionRequest(prefix="def add(a, b):\n    return", max_tokens=4, doc_id="warm-up")
     prompt = ref.prompts.build(req)
     for m in methods:
-        if m in BASELINES:
-            run_generate(ref, prompt, req, pld=(m == "pld"))
-        else:
-            engines[m].complete(req)
+        _run_method(m, ref, engines, lcpp, prompt, req, session=False)
+        if m in engines:
             engines[m].reset_caches()
 
 
-def _run_request(ref: Engine, engines: dict, methods: list[str], r: Request, args) -> list[dict]:
+def _run_method(m: str, ref: Engine, engines: dict, lcpp, prompt: list[int], req: CompletionRequest,
+                session: bool) -> dict:
+    from .bench_llamacpp import run_llamacpp_ar, run_llamacpp_pld
+    if m in ("ar", "pld"):
+        return run_generate(ref, prompt, req, pld=(m == "pld"))
+    if m in ("llamacpp-ar", "llamacpp-pld"):
+        stop = make_stop(ref.tokenizer, req.stop, req.prefix.rsplit("\n", 1)[-1])
+        eos = ref.prompts.stop_ids
+        # In a session both reuse their prompt KV, as llama-server's cache_prompt does.
+        r = (run_llamacpp_ar(lcpp.ar, prompt, req.max_tokens, eos, stop, key=req.doc_id if session else None)
+             if m == "llamacpp-ar" else run_llamacpp_pld(lcpp.pld, prompt, req.max_tokens, eos, stop, reuse=session))
+        return {**r, "steps": None, "per_source": {}}
+    return run_engine(engines[m], CompletionRequest(**{**req.__dict__, "speculative": not m.endswith("-ar")}))
+
+
+def _run_request(ref: Engine, engines: dict, lcpp, methods: list[str], r: Request, args) -> list[dict]:
     task = r.task
     req = CompletionRequest(prefix=r.prefix, suffix=r.suffix, path=task.path, language=task.language,
                             max_tokens=args.max_tokens, stop=args.stop or task.stop, doc_id=task.task_id)
     prompt = ref.prompts.build(req)
-    results = {}
-    for m in methods:
-        if m in BASELINES:
-            results[m] = run_generate(ref, prompt, req, pld=(m == "pld"))
-        else:
-            eng = engines[m]
-            results[m] = run_engine(eng, CompletionRequest(**{**req.__dict__, "speculative": m != "codeswift-ar"}))
-    ar = results["ar"]["tokens"]
+    results = {m: _run_method(m, ref, engines, lcpp, prompt, req, session=args.mode == "session")
+               for m in methods}
     rows = []
     for m, res in results.items():
         toks = res["tokens"]
-        same = toks == ar
+        base = results[reference(m)]["tokens"]
+        same = toks == base
         row = {"task_id": task.task_id, "kind": task.kind, "request": r.index, "method": m,
+               "follows": r.follows, "typed_chars": len(r.prefix) - len(task.prefix),
                "prompt_tokens": len(prompt), "generated": len(toks), "identical": same,
                **{k: v for k, v in res.items() if k != "tokens"}}
         if not same:
-            j = next((i for i, (a, b) in enumerate(zip(toks, ar)) if a != b), min(len(toks), len(ar)))
+            j = next((i for i, (a, b) in enumerate(zip(toks, base)) if a != b), min(len(toks), len(base)))
             row["diverge_at"] = j
-            row["top2_gap"] = round(top2_gap(ref, prompt, ar, j), 4)
+            if is_llamacpp(m):
+                from .bench_llamacpp import top2_gap as lcpp_gap
+                row["top2_gap"] = round(lcpp_gap(lcpp.ar, prompt + base[:j]), 4)
+            else:
+                row["top2_gap"] = round(top2_gap(ref, prompt, base, j), 4)
             row["near_tie"] = row["top2_gap"] < NEAR_TIE
-        if m == "ar":
+        if m == reference(m):
             row["text"] = text = ref.tokenizer.decode(toks, skip_special_tokens=True)
-            row.update(quality(text, task.gold[len(r.prefix) - len(task.prefix):], req.stop))
+            typed = r.prefix[len(task.prefix):]
+            if task.gold.startswith(typed):       # quality vs gold only while the gold is typed
+                row.update(quality(text, task.gold[len(typed):], req.stop))
         rows.append(row)
+    return rows
+
+
+def _follow_model(ref: Engine, engines: dict, lcpp, methods: list[str], task: Task, first: list[dict],
+                  args) -> list[dict]:
+    """Session where the developer types along the model's own suggestion (rather than the gold):
+    requests at evenly spread points of the first suggestion of the main reference method."""
+    main_ref = "ar" if "ar" in methods else "llamacpp-ar"
+    shown = next(r["text"] for r in first if r["method"] == main_ref and r["request"] == 0)
+    n = args.session_requests
+    cuts = sorted({int(round(i * len(shown) / n)) for i in range(1, n)})
+    rows = []
+    for i, c in enumerate(c for c in cuts if 0 < c < len(shown)):
+        rows += _run_request(ref, engines, lcpp, methods,
+                             Request(task, task.prefix + shown[:c], task.suffix, len(first) // len(methods) + i, "model"), args)
     return rows

@@ -18,10 +18,19 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="number of tasks, spread evenly over the file")
     p.add_argument("--kinds", help="only these task kinds, comma-separated (line,function)")
     p.add_argument("--methods", default="ar,pld,codeswift",
-                   help="comma-separated: ar, pld, codeswift, codeswift-ar, and ablations codeswift-repo, "
-                        "-corpus, -cache, -context, -timing, -tree, -kv (default: %(default)s)")
+                   help="comma-separated: ar (model.generate), pld (transformers prompt lookup), codeswift, "
+                        "codeswift-ar (engine without drafts), ablations codeswift-repo, -corpus, -cache, "
+                        "-context, -timing, -tree, -kv; llama.cpp (GGUF): llamacpp-ar, llamacpp-pld "
+                        "(llama-cpp-python's prompt lookup), codeswift-llamacpp and its ablations "
+                        "(codeswift-llamacpp-tree, ...). Each family is compared with its own greedy run "
+                        "(default: %(default)s)")
     p.add_argument("--mode", choices=("cold", "session"), default="cold",
                    help="cold: each task once from scratch; session: simulate typing the gold span")
+    p.add_argument("--session-follow", choices=("gold", "model"), default="gold",
+                   help="session mode: the developer types the gold span (gold), or types along the model's "
+                        "first suggestion (model), as when accepting it word by word (default: %(default)s)")
+    p.add_argument("--gguf", help="GGUF file for the llama.cpp methods (default: from --model if it is a "
+                                  "known name or a .gguf)")
     p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")
     p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
     p.add_argument("--stop", choices=("none", "line", "block"),
@@ -30,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
     p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
     p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch and llama.cpp (default: their own choice)")
     p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")
     p.set_defaults(func=_run)
 

@@ -11,12 +11,14 @@ def _sum(rows, key):
 
 
 def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
+    from .bench import reference
     by = {m: [r for r in rows if r["method"] == m] for m in methods}
-    ar, pld = by.get("ar", []), by.get("pld", [])
     out = {}
     for m, rs in by.items():
         if not rs:
             continue
+        # Each method is compared with its own family's baselines (llama.cpp vs llamacpp-ar/-pld).
+        ar, pld = by.get(reference(m), []), by.get(reference(m, "pld"), [])
         dec, pre, gen = _sum(rs, "decode_ms"), _sum(rs, "prefill_ms"), _sum(rs, "generated")
         steps = [r for r in rs if r.get("steps")]
         agg = {
@@ -26,6 +28,7 @@ def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
             "accepted_per_step": (_sum(steps, "generated") / _sum(steps, "steps")) if steps else None,
             "identical": sum(r["identical"] for r in rs),
             "divergences_not_near_tie": sum(1 for r in rs if not r["identical"] and not r.get("near_tie")),
+            "reference": reference(m), "pld_reference": reference(m, "pld") if pld else None,
         }
         if ar:
             agg["decode_speedup_vs_ar"] = _sum(ar, "decode_ms") / dec if dec else None
@@ -69,9 +72,12 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
                   _fmt(a.get("decode_speedup_vs_pld")), _fmt(a.get("e2e_speedup_vs_ar")),
                   f"{a['identical']}/{a['requests']}")
     console.print(t)
-    if "exact_match" in agg.get("ar", {}):
-        console.print(f"  quality of the greedy output vs gold: exact match {agg['ar']['exact_match']:.2%}, "
-                      f"edit similarity {agg['ar']['edit_similarity']:.3f}")
+    for ref in ("ar", "llamacpp-ar"):
+        if "exact_match" in agg.get(ref, {}):
+            console.print(f"  quality of {ref}'s greedy output vs gold: exact match {agg[ref]['exact_match']:.2%}, "
+                          f"edit similarity {agg[ref]['edit_similarity']:.3f}")
+    if any(a["reference"] == "llamacpp-ar" for a in agg.values()):
+        console.print("  llama.cpp methods: 'x ar' and 'x pld' compare with llamacpp-ar and llamacpp-pld")
     for m, a in agg.items():
         if a["per_source"]:
             console.print(f"  {m} per source: " + ", ".join(
@@ -97,7 +103,7 @@ def _plot(agg: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = [m for m in agg if m != "ar"]
+    names = [m for m in agg if m not in ("ar", "llamacpp-ar")]
     if not names:
         return
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))

@@ -18,16 +18,26 @@ CHEAP = {"context", "pref"}          # in-memory, answered inline; others go to 
 
 @dataclass
 class SourceStats:
-    """Per-source acceptance, with a prior so a new source is neither trusted nor ignored."""
+    """Acceptance of one kind of draft token (a source and an evidence level), with a prior so
+    a new kind is neither trusted nor ignored."""
     tested: float = 5.0               # prior: 40% -- optimistic priors make early trees too big
     accepted: float = 2.0
     proposed: int = 0
-    hits: int = 0                     # tokens of this source on accepted paths (lifetime)
+    hits: int = 0                     # tokens of this kind on accepted paths (lifetime)
     decay: float = 0.99
+    explore: float = 1.5              # z of the upper confidence bound used for ranking
 
     @property
     def rate(self) -> float:
         return self.accepted / self.tested
+
+    @property
+    def optimistic_rate(self) -> float:
+        """Upper confidence bound of the rate. Ranking by the plain mean never verifies a kind
+        whose prior says it does not pay on this device's cost curve, so it never learns that
+        it does; the bound shrinks as evidence accumulates (exploration that pays for itself)."""
+        p = self.rate
+        return min(0.97, p + self.explore * (p * (1 - p) / self.tested) ** 0.5)
 
     def update(self, tested: int, accepted: int) -> None:
         self.tested = self.tested * self.decay + tested
@@ -43,6 +53,12 @@ class DraftConfig:
     tree: bool = True                 # False: verify only the best single chain
     slow_timeout_ms: float = 5.0      # slow sources answering later than this are dropped
     weights: dict = field(default_factory=dict)   # optional static source weights
+
+
+def draft_kind(d: Draft) -> str:
+    """Acceptance is learned per source and evidence level: a draft's score is its match
+    length (plus a fraction for repeat counts), and longer matches are accepted more often."""
+    return f"{d.source}#{min(int(d.score), 4)}"
 
 
 class Drafter:
@@ -70,7 +86,11 @@ class Drafter:
         t0 = time.perf_counter()
         drafts = self._collect(ctx)
         root = int(ctx.tokens[-1])
-        weighted = [(d.tokens, self._weight(d), d.source, self.stats[d.source].rate) for d in drafts]
+        weighted = []
+        for d in drafts:
+            kind = draft_kind(d)
+            st = self.stats.setdefault(kind, SourceStats())
+            weighted.append((d.tokens, self._weight(d), kind, st.optimistic_rate))
         if not weighted:
             tree = chain_tree(root, [])
         elif self.cfg.tree:
@@ -116,6 +136,12 @@ class Drafter:
         self.completion[source.name][0] += len(drafts)
         return [d for d in drafts if d.tokens]
 
+    def rate(self, name: str) -> float:
+        """A source's acceptance rate over all its evidence levels (for reports)."""
+        kinds = [st for k, st in self.stats.items() if k.split("#")[0] == name and "#" in k]
+        tested = sum(st.tested for st in kinds)
+        return sum(st.accepted for st in kinds) / tested if tested else self.stats[name].rate
+
     # -- update -------------------------------------------------------------------------
     def update(self, ctx: DraftContext, tree: TokenTree, path: list[int], accepted: list[int]) -> None:
         """Per-source acceptance: a node is 'tested' when its parent was accepted."""
@@ -124,14 +150,18 @@ class Drafter:
         hit: dict[str, int] = {}
         for i in range(1, len(tree)):
             if int(tree.parents[i]) in on_path:
-                for s in tree.sources[i]:
-                    tested[s] = tested.get(s, 0) + 1
+                for kind in tree.sources[i]:
+                    tested[kind] = tested.get(kind, 0) + 1
                     if i in on_path:
-                        hit[s] = hit.get(s, 0) + 1
-        for name, n in tested.items():
-            self.stats[name].update(n, hit.get(name, 0))
-            self.completion[name][1] += hit.get(name, 0)
-            self.timing.record(name, ctx.step, hit.get(name, 0))
+                        hit[kind] = hit.get(kind, 0) + 1
+        by_source: dict[str, int] = {}
+        for kind, n in tested.items():
+            self.stats[kind].update(n, hit.get(kind, 0))
+            name = kind.split("#")[0]
+            by_source[name] = by_source.get(name, 0) + hit.get(kind, 0)
+        for name, h in by_source.items():
+            self.completion[name][1] += h
+            self.timing.record(name, ctx.step, h)
         for s in self.sources:
             s.observe(ctx, accepted)
 

@@ -104,7 +104,7 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
     out, reason = finalize(tokens[len(prompt):], max_new, eos, stop)
     if drafter is not None:
         st.per_source = {n: {"proposed": c[0], "accepted_tokens": c[1],
-                             "rate": round(drafter.stats[n].rate, 3)} for n, c in drafter.completion.items()}
+                             "rate": round(drafter.rate(n), 3)} for n, c in drafter.completion.items()}
     return out, reason, st
 
 

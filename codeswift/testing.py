@@ -92,3 +92,26 @@ def make_tiny_model(path: str | Path, arch: str = "qwen2", seed: int = 0,
     model.save_pretrained(path)
     (path / "codeswift-tiny.json").write_text(json.dumps({"arch": arch, "seed": seed}))
     return path
+
+
+class RandomSource:
+    """Adversarial draft source for lossless tests: random branches, many wrong tokens.
+
+    Token ids are drawn from [low, vocab) (low > 0 keeps e.g. padding or EOS ids out)."""
+    name = "random"
+
+    def __init__(self, vocab: int, seed: int, low: int = 0):
+        import numpy as np
+        self.rng = np.random.default_rng(seed)
+        self.vocab, self.low = vocab, low
+
+    def reset(self, ctx) -> None:
+        pass
+
+    def observe(self, ctx, accepted) -> None:
+        pass
+
+    def propose(self, ctx, max_len: int, max_drafts: int):
+        from .sources import Draft
+        return [Draft(self.rng.integers(self.low, self.vocab, self.rng.integers(1, max_len + 1)).tolist(),
+                      score=float(self.rng.random()) * 4) for _ in range(max_drafts)]

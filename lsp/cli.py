@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-tokens", type=int, default=64, help="default maxTokens (default: %(default)s)")
     p.add_argument("--debounce-ms", type=int, default=75, help="default debounceMs (default: %(default)s)")
     p.add_argument("--no-index", action="store_true", help="default index=false: no repository index")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="default warmup=false: no prompt prefill while the editor is idle")
     p.add_argument("--server-url", help="default serverUrl: complete with a `codeswift serve` instance")
     p.add_argument("--log-file", help="write the log here instead of stderr")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -30,7 +32,8 @@ def defaults_from_args(args: argparse.Namespace):
     """Command-line flags as the server's default Options (checked like initializationOptions)."""
     from .options import Options, parse_options
     raw = {"model": args.model, "device": args.device, "dtype": args.dtype, "maxTokens": args.max_tokens,
-           "debounceMs": args.debounce_ms, "index": not args.no_index, "serverUrl": args.server_url}
+           "debounceMs": args.debounce_ms, "index": not args.no_index, "serverUrl": args.server_url,
+           "warmup": not args.no_warmup}
     options, warnings = parse_options(raw, Options())
     if warnings:
         raise CodeswiftError("; ".join(w.replace("initializationOptions.", "option ") for w in warnings))

@@ -1,9 +1,14 @@
-"""One completion at a cursor, fast: cache, debounce, newest request only, cancellation.
+"""One completion at a cursor, fast: cache, debounce, newest request only, cancellation, warm-up.
 
 Per document only the newest request runs: a new request cancels the previous one, which
 returns nothing (while it waits out the debounce) or stops the engine within one decoding
 step (`CompletionRequest.is_cancelled` is polled between steps). Cancellation is re-checked
 after every await. The engine runs in one worker thread, so the event loop never blocks.
+
+Warm-up: when the user opens a document or edits in a new region, the prompt there is
+prefilled into the engine's KV cache once the editor is idle (`Engine.warm`), on the same
+worker thread. At most one warm-up is pending or running; any completion request, a newer
+warm-up or an edit of its document cancels it, and a running one stops at its next chunk.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from .stats import RollingStats
 from .worker import Worker
 
 log = logging.getLogger(__name__)
+
+REGION_LINES = 8            # an edit farther than this from the last warm-up or completion: new region
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,14 @@ class Ticket:
             self._on_start = None
 
 
+@dataclass
+class WarmUp:
+    """The pending or running warm-up."""
+    uri: str
+    ticket: Ticket
+    task: asyncio.Task | None = None
+
+
 class Completer:
     """Turns (document, cursor) into a `Suggestion` using `engine_of()`'s engine."""
 
@@ -78,6 +93,9 @@ class Completer:
         self._latest: dict[str, Ticket] = {}
         self._ids = itertools.count(1)
         self._worker = Worker("codeswift-engine")
+        self._warm: WarmUp | None = None
+        self._region: tuple[str, int] | None = None         # (uri, line) last warmed or completed
+        self._deferred: tuple[Document, int] | None = None  # touched while the engine was loading
 
     async def complete(self, doc: Document, offset: int,
                        on_start: Callable[[], None] | None = None) -> Suggestion | None:
@@ -87,6 +105,8 @@ class Completer:
         if (previous := self._latest.get(doc.uri)) is not None:
             previous.cancel()
         self._latest[doc.uri] = ticket
+        self.cancel_warm_up()
+        self._region = (doc.uri, doc.position_at(offset).line)
         try:
             prefix, suffix = doc.cursor_window(offset)
             if (hit := self.cache.get(doc.uri, prefix, suffix)) is not None:
@@ -99,24 +119,33 @@ class Completer:
                 await asyncio.sleep(self.options.debounce_ms / 1000)
             if ticket.cancelled or doc.version != version:
                 return None
-            language = language_of(doc.language_id, doc.uri)
-            mode = decide_stop(prefix, suffix, language)
-            req = CompletionRequest(prefix=prefix, suffix=suffix, path=_path(doc.uri), language=language,
-                                    max_tokens=self.options.max_tokens, stop=mode,
-                                    speculative=self.options.speculative, doc_id=doc.uri,
-                                    is_cancelled=ticket.is_cancelled)
+            req = self.request(doc, offset, ticket.is_cancelled)
             result = await self._run(ticket, req)
         finally:
             if self._latest.get(doc.uri) is ticket:
                 del self._latest[doc.uri]
         if result is None:
             return None
-        text = postprocess(result.text, prefix, suffix, mode, language)
+        text = postprocess(result.text, prefix, suffix, req.stop, req.language)
         self.cache.put(doc.uri, prefix, suffix, text)       # kept even when superseded
         if ticket.cancelled:
             return None
         self.stats.record(_ms(t0), len(result.tokens), result.stats, cached=False)
+        st = result.stats or {}
+        self.trace(f"completion for {doc.uri}: {st.get('prompt_tokens')} prompt tokens "
+                   f"({st.get('reused_prompt_tokens')} reused), prefill {st.get('prefill_ms')} ms, "
+                   f"{len(result.tokens)} tokens")
         return Suggestion(self._next_id(), text, cached=False) if text else None
+
+    def request(self, doc: Document, offset: int, is_cancelled: Callable[[], bool]) -> CompletionRequest:
+        """The engine request at `offset` of `doc`: completions and warm-ups build the same prompt
+        under the same KV key."""
+        prefix, suffix = doc.cursor_window(offset)
+        language = language_of(doc.language_id, doc.uri)
+        return CompletionRequest(prefix=prefix, suffix=suffix, path=_path(doc.uri), language=language,
+                                 max_tokens=self.options.max_tokens, stop=decide_stop(prefix, suffix, language),
+                                 speculative=self.options.speculative, doc_id=doc.uri,
+                                 is_cancelled=is_cancelled)
 
     async def _run(self, ticket: Ticket, req: CompletionRequest) -> CompletionResult | None:
         engine = self.engine_of()
@@ -151,12 +180,83 @@ class Completer:
     def _next_id(self) -> str:
         return str(next(self._ids))
 
+    # -- warm-up -------------------------------------------------------------------------
+    def touched(self, doc: Document, offset: int) -> None:
+        """The user opened or edited `doc` around `offset`: warm the prompt there once idle, if the
+        region changed (another document, or more than REGION_LINES lines away) or the pending
+        warm-up is for this document (its text just changed)."""
+        if not self.options.warmup:
+            return
+        engine = self.engine_of()
+        if engine is None:
+            self._deferred = (doc, offset)
+            return
+        if not hasattr(engine, "warm"):                      # a remote engine
+            return
+        line = doc.position_at(offset).line
+        same = self._region is not None and self._region[0] == doc.uri \
+            and abs(self._region[1] - line) <= REGION_LINES
+        if (same and (self._warm is None or self._warm.uri != doc.uri)) or doc.unusable_reason():
+            return
+        self.cancel_warm_up()
+        self._region = (doc.uri, line)
+        warm = self._warm = WarmUp(doc.uri, Ticket())
+        warm.task = asyncio.ensure_future(self._warm_up(warm, doc, offset, engine))
+
+    def engine_ready(self) -> None:
+        """The engine is loaded: warm where the user was meanwhile."""
+        if self._deferred is not None:
+            doc, offset = self._deferred
+            self._deferred = None
+            self.touched(doc, offset)
+
+    def cancel_warm_up(self, uri: str | None = None) -> None:
+        """Drop the pending warm-up or stop the running one (only `uri`'s when given)."""
+        warm = self._warm
+        if warm is None or (uri is not None and warm.uri != uri):
+            return
+        self._warm = None
+        warm.ticket.cancel()
+        if warm.task is not None:
+            warm.task.cancel()
+
+    async def _warm_up(self, warm: WarmUp, doc: Document, offset: int, engine: Any) -> None:
+        version = doc.version
+        try:
+            await asyncio.sleep(self.options.warmup_delay_ms / 1000)
+            if warm.ticket.cancelled or doc.version != version:
+                return
+            req = self.request(doc, offset, warm.ticket.is_cancelled)
+            warm.ticket.waiter = self._worker.submit(self._warm_work, engine, warm.ticket, req)
+            await warm.ticket.waiter
+        except asyncio.CancelledError:
+            pass                                             # superseded: the worker skips or stops it
+        except Exception:
+            log.exception("warm-up of %s failed (ignored)", doc.uri)
+        finally:
+            if self._warm is warm:
+                self._warm = None
+
+    def _warm_work(self, engine: Any, ticket: Ticket, req: CompletionRequest) -> int:
+        """Engine thread: prefill, unless a completion or a newer warm-up came first."""
+        if ticket.cancelled:
+            return 0
+        t0 = time.perf_counter()
+        cached = engine.warm(req)
+        self.trace(f"warm-up: {cached} prompt tokens of {req.doc_id} cached in {_ms(t0):.0f} ms"
+                   + (" (cancelled meanwhile)" if ticket.cancelled else ""))
+        return cached
+
     def forget(self, uri: str) -> None:
         self.cache.forget(uri)
+        self.cancel_warm_up(uri)
+        if self._deferred is not None and self._deferred[0].uri == uri:
+            self._deferred = None
         if (ticket := self._latest.pop(uri, None)) is not None:
             ticket.cancel()
 
     def close(self) -> None:
+        self.cancel_warm_up()
         for ticket in self._latest.values():
             ticket.cancel()
         self._worker.close()

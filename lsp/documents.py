@@ -8,6 +8,7 @@ specification asks.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -58,6 +59,7 @@ class Document:
     version: int = 0
     language_id: str = ""
     encoding: str = types.PositionEncodingKind.Utf16
+    last_edit: int | None = None        # offset just after the last edit: where the cursor probably is
     _starts: list[int] | None = field(default=None, repr=False)
 
     # -- lines -------------------------------------------------------------------------
@@ -97,7 +99,9 @@ class Document:
             a = self._clamped_offset(change.range.start)
             b = max(a, self._clamped_offset(change.range.end))
             self.text = self.text[:a] + change.text + self.text[b:]
+            self.last_edit = a + len(change.text)
         else:
+            self.last_edit = len(os.path.commonprefix([self.text, change.text]))
             self.text = change.text
         self._starts = None
 

@@ -14,6 +14,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 BACKENDS = ("auto", "transformers", "llamacpp")
 MAX_TOKENS_LIMIT = 4096                 # the engine's own bound
 MAX_DEBOUNCE_MS = 10_000
+MAX_WARMUP_DELAY_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Options:
     server_url: str | None = None
     server_token: str | None = None
     speculative: bool = True
+    warmup: bool = True
+    warmup_delay_ms: int = 300
 
 
 def _is_int(v: Any) -> bool:
@@ -61,6 +64,9 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "serverUrl": ("server_url", _optional_url, "null or an http(s):// URL"),
     "serverToken": ("server_token", lambda v: v is None or isinstance(v, str), "null or a string"),
     "speculative": ("speculative", lambda v: isinstance(v, bool), "true or false"),
+    "warmup": ("warmup", lambda v: isinstance(v, bool), "true or false"),
+    "warmupDelayMs": ("warmup_delay_ms", lambda v: _is_int(v) and 0 <= v <= MAX_WARMUP_DELAY_MS,
+                      f"an integer in 0..{MAX_WARMUP_DELAY_MS}"),
 }
 
 

@@ -92,6 +92,7 @@ class CodeswiftServer(LanguageServer):
                 return
             progress.end_message = "ready"
         self.log_message(note)
+        self.completer.engine_ready()
         if self.backend.needs_indexing:
             await self._index_workspace()
         else:
@@ -242,6 +243,13 @@ class CodeswiftServer(LanguageServer):
         except Exception:
             pass
 
+    def touched(self, uri: str) -> None:
+        """An opened or edited document: warm the prompt where the user probably is (the last
+        edit; after opening, the end: the longest prefix, which completions above it share)."""
+        doc = self.documents.get(uri)
+        if doc is not None and self.completer is not None:
+            self.completer.touched(doc, len(doc.text) if doc.last_edit is None else doc.last_edit)
+
     def forget(self, uri: str) -> None:
         """A closed document: drop its cached completions and pending request."""
         self._refused.discard(uri)
@@ -297,6 +305,7 @@ def exit_(ls: CodeswiftServer, params: None) -> None:
 @SERVER.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: CodeswiftServer, params: types.DidOpenTextDocumentParams) -> None:
     ls.documents.open(params.text_document)
+    ls.touched(params.text_document.uri)
     ls.index_later(params.text_document.uri)
 
 
@@ -305,6 +314,7 @@ def did_change(ls: CodeswiftServer, params: types.DidChangeTextDocumentParams) -
     if ls.documents.change(params) is None:
         log.warning("didChange for unknown document %s", params.text_document.uri)
         return
+    ls.touched(params.text_document.uri)
     ls.index_later(params.text_document.uri)
 
 

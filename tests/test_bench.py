@@ -1,13 +1,15 @@
 """Benchmark plumbing: task loaders, method parsing, session requests, and a tiny end-to-end run."""
 import gzip
+import importlib.util
 import json
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
-from codeswift.bench import build_requests, parse_methods
+from codeswift.bench import build_requests, parse_methods, reference
 from codeswift.bench_tasks import RepoWorkspace, load_tasks
 from codeswift.errors import BadInputError
 
@@ -68,6 +70,13 @@ def test_methods_and_session_requests(repo_dev):
     assert parse_methods("ar,codeswift-repo,codeswift-tree") == ["ar", "codeswift-repo", "codeswift-tree"]
     with pytest.raises(BadInputError):
         parse_methods("ar,turbo")
+    # llama.cpp methods are their own family, compared with their own plain greedy run.
+    assert parse_methods("codeswift-llamacpp,llamacpp-pld") == ["llamacpp-ar", "codeswift-llamacpp", "llamacpp-pld"]
+    assert parse_methods("codeswift,codeswift-llamacpp-tree") == ["ar", "llamacpp-ar", "codeswift",
+                                                                  "codeswift-llamacpp-tree"]
+    assert reference("codeswift-llamacpp-cache") == "llamacpp-ar" and reference("codeswift", "pld") == "pld"
+    with pytest.raises(BadInputError):
+        parse_methods("codeswift,codeswift")
     task = load_tasks(repo_dev[0])[0]
     reqs = build_requests(task, "session", 3)
     assert [r.prefix[len(task.prefix):] for r in reqs] == ["", "a ", "a -"]
@@ -87,3 +96,43 @@ def test_bench_end_to_end_tiny(tiny_qwen, repo_dev, tmp_path):
     assert {row["method"] for row in data["rows"]} == {"ar", "pld", "codeswift", "codeswift-tree"}
     assert all(row["identical"] for row in data["rows"])     # fp32: every method == ar
     assert (out / "speedup.png").stat().st_size > 1000
+
+
+def test_bench_session_following_the_model(tiny_qwen, repo_dev, tmp_path):
+    """--session-follow model: after the first request the developer types along the model's own
+    suggestion; the preference cache then drafts the rest of it."""
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "codeswift.cli", "bench", "--model", str(tiny_qwen),
+                        "--tasks", str(repo_dev[0]), "--limit", "1", "--methods", "codeswift,codeswift-cache",
+                        "--max-tokens", "16", "--stop", "none", "--out", str(out), "--dtype", "float32",
+                        "--mode", "session", "--session-follow", "model", "--session-requests", "3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    ar = [row for row in rows if row["method"] == "ar"]
+    assert len(ar) >= 2 and all(row["identical"] for row in rows)      # fp32: lossless
+    assert [row["request"] for row in ar] == list(range(len(ar)))
+    assert ar[0]["follows"] == "gold" and all(row["follows"] == "model" for row in ar[1:])
+    typed = [row["typed_chars"] for row in ar]
+    assert typed[0] == 0 and typed == sorted(set(typed)) and typed[-1] < len(ar[0]["text"])
+
+
+SMOL = Path.home() / ".cache" / "codeswift" / "test-gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or not SMOL.is_file(),
+                    reason="needs llama-cpp-python (codeswift[llamacpp]) and the SmolLM2 test GGUF")
+def test_bench_llamacpp_methods(repo_dev, tmp_path):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "codeswift.cli", "bench", "--model", str(SMOL),
+                        "--tasks", str(repo_dev[0]), "--methods", "llamacpp-pld,codeswift-llamacpp",
+                        "--max-tokens", "12", "--stop", "none", "--out", str(out), "--threads", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("decode_speedup_vs_ar=") and "identical=" in last
+    data = json.loads((out / "results.json").read_text())
+    assert {row["method"] for row in data["rows"]} == {"llamacpp-ar", "llamacpp-pld", "codeswift-llamacpp"}
+    for row in data["rows"]:              # quantized: any divergence must start at a near-tie
+        assert row["identical"] or row["near_tie"], row
+    assert data["summary"]["codeswift-llamacpp"]["reference"] == "llamacpp-ar"

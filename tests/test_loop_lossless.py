@@ -7,7 +7,8 @@ from transformers import AutoModelForCausalLM
 from codeswift.backends.hf import HFBackend
 from codeswift.drafting import DraftConfig, Drafter
 from codeswift.loop import generate
-from codeswift.sources import ContextSource, Draft
+from codeswift.sources import ContextSource
+from codeswift.testing import RandomSource
 
 
 def plain_greedy(model, prompt, max_new, eos):
@@ -18,25 +19,6 @@ def plain_greedy(model, prompt, max_new, eos):
         if t in eos:
             return out[:i]
     return out
-
-
-class RandomSource:
-    """Adversarial drafts: random branches, some correct prefixes, many wrong tokens."""
-    name = "random"
-
-    def __init__(self, vocab, seed):
-        self.rng = np.random.default_rng(seed)
-        self.vocab = vocab
-
-    def reset(self, ctx):
-        pass
-
-    def observe(self, ctx, accepted):
-        pass
-
-    def propose(self, ctx, max_len, max_drafts):
-        return [Draft(self.rng.integers(0, self.vocab, self.rng.integers(1, max_len + 1)).tolist(),
-                      score=float(self.rng.random()) * 4) for _ in range(max_drafts)]
 
 
 def prompts(vocab, n, seed):

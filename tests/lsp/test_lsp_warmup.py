@@ -1,0 +1,178 @@
+"""Warm-up: opening a document (or editing in a new region) prefills the prompt there while the
+editor is idle; a completion then reuses it, gets the same text, and cancels a warm-up in its way."""
+import asyncio
+import re
+import threading
+import time
+
+import pytest
+from lsprotocol import types
+
+from lsp_testkit import (CONFIGURED_MAX_TOKENS as MAX_TOKENS, Docs, end_of, expected_text, lsp_client, server_command,
+                         wait_for_state)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+TEXT = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12)) + "def main():\n    "
+
+
+async def until(predicate, timeout=60.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (found := predicate()):
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+    return found
+
+
+def traces(client, uri: str, what: str) -> list[str]:
+    return [m.message for m in client.log_messages if m.message.startswith(what) and f" {uri}" in m.message]
+
+
+def warmed(client, uri: str) -> list[int]:
+    """Prompt tokens cached by each finished warm-up of `uri`."""
+    return [int(re.search(r"warm-up: (\d+) prompt tokens", m).group(1)) for m in traces(client, uri, "warm-up:")]
+
+
+def reuse(message: str) -> tuple[int, int]:
+    """(prompt tokens, reused) from the server's completion trace."""
+    m = re.search(r": (\d+) prompt tokens \((\d+) reused\)", message)
+    return int(m.group(1)), int(m.group(2))
+
+
+async def complete(client, docs, uri, pos):
+    """Ask at `pos`; the item texts and the completion's (prompt tokens, reused)."""
+    done = len(traces(client, uri, "completion for"))
+    result = await docs.inline(uri, *pos)
+    last = await until(lambda: traces(client, uri, "completion for")[done:])
+    return [i.insert_text for i in result.items], reuse(last[-1])
+
+
+async def test_open_warms_the_prompt_and_completion_reuses_it_losslessly(configured, workspace, engine):
+    docs = Docs(configured, workspace)
+    uri = docs.open("warm_open.py", TEXT)
+    cached = (await until(lambda: warmed(configured, uri)))[0]
+    items, (prompt, reused) = await complete(configured, docs, uri, end_of(TEXT))
+    assert cached > 0 and reused == cached == prompt - 1       # all but the token the completion recomputes
+    want = expected_text(engine, TEXT, "", uri, max_tokens=MAX_TOKENS)
+    assert items == ([want] if want else [])
+
+
+async def test_an_edit_in_another_region_warms_there(configured, workspace, engine):
+    docs = Docs(configured, workspace)
+    uri = docs.open("warm_region.py", TEXT)
+    await until(lambda: warmed(configured, uri))
+    docs.edit(uri, (1, 16), (1, 16), " * 2")                      # far above the end: a new region
+    await until(lambda: len(warmed(configured, uri)) == 2)
+    text = TEXT.replace("return x + 0\n", "return x + 0 * 2\n", 1)
+    items, (prompt, reused) = await complete(configured, docs, uri, (1, 20))
+    assert reused == prompt - 1
+    prefix, suffix = text[:text.index(" * 2") + 4], text[text.index(" * 2") + 4:]
+    want = expected_text(engine, prefix, suffix, uri, max_tokens=MAX_TOKENS)
+    assert items == ([want] if want else [])
+
+
+async def test_a_completion_racing_a_warm_up_is_answered(configured, workspace, engine):
+    """Whether the warm-up is pending, running or done when the request comes, the answer is exact."""
+    docs = Docs(configured, workspace)
+    text = TEXT * 8                                              # a prompt of many warm-up chunks
+    for n, delay in enumerate((0.0, 0.29, 0.31, 0.35)):          # around the 300 ms warm-up delay
+        uri = docs.open(f"warm_race_{n}.py", text)
+        await asyncio.sleep(delay)
+        result = await asyncio.wait_for(docs.inline(uri, *end_of(text)), 60)
+        want = expected_text(engine, text, "", uri, max_tokens=MAX_TOKENS)
+        assert [i.insert_text for i in result.items] == ([want] if want else [])
+
+
+async def test_warmup_false_warms_nothing(tiny_model, workspace):
+    options = {"warmup": False, "warmupDelayMs": 0}
+    cmd = server_command(tiny_model, "--debounce-ms", "0", "--no-index")
+    async with lsp_client(cmd, init_options=options, root=workspace, trace=types.TraceValue.Verbose) as client:
+        assert (await wait_for_state(client, "ready", "error"))["state"] == "ready"
+        docs = Docs(client, workspace)
+        uri = docs.open("warm_off.py", TEXT)
+        # A warm-up (no delay) would now be queued on the engine thread ahead of this completion.
+        _, (prompt, reused) = await complete(client, docs, uri, end_of(TEXT))
+        assert reused == 0 and prompt > 0
+        assert warmed(client, uri) == []
+
+
+# -- in-process: cancellation and supersession, with an engine whose chunks are slow ----------
+
+class SlowEngine:
+    """Warm-ups of 50 chunks of 10 ms that poll `is_cancelled` between chunks, like the backends."""
+
+    def __init__(self):
+        self.warms, self.running, self.overlap, self.stopped = [], 0, False, threading.Event()
+        self.chunk_started = threading.Event()
+
+    def warm(self, req):
+        self.running += 1
+        self.overlap |= self.running > 1
+        self.warms.append(req)
+        try:
+            for done in range(50):
+                if req.is_cancelled():
+                    self.stopped.set()
+                    return done
+                self.chunk_started.set()
+                time.sleep(0.01)
+            return 50
+        finally:
+            self.running -= 1
+
+    def complete(self, req):
+        from codeswift.types import CompletionResult
+        assert self.running == 0
+        return CompletionResult(text=" done", tokens=[1], finish_reason="length", stats={})
+
+
+def make_completer(**options):
+    from lsp.completer import Completer
+    from lsp.options import Options
+    engine = SlowEngine()
+    return Completer(Options(debounce_ms=0, warmup_delay_ms=0, **options), lambda: engine), engine
+
+
+async def test_a_completion_stops_a_running_warm_up_within_one_chunk():
+    from lsp.documents import Document
+    completer, engine = make_completer()
+    doc = Document("file:///warm_slow.py", "x = 1\ny =")
+    completer.touched(doc, len(doc.text))
+    await until(engine.chunk_started.is_set)
+    t0 = time.perf_counter()
+    found = await asyncio.wait_for(completer.complete(doc, len(doc.text)), 5)
+    assert found.text == " done" and engine.stopped.is_set()
+    assert time.perf_counter() - t0 < 0.25                     # one 10 ms chunk, not 50
+    assert engine.warms[0].doc_id == doc.uri and engine.warms[0].prefix == doc.text
+    completer.close()
+
+
+async def test_a_newer_warm_up_supersedes_the_older_and_they_never_overlap():
+    from lsp.documents import Document
+    completer, engine = make_completer()
+    a, b = Document("file:///warm_a.py", "a = 1\n"), Document("file:///warm_b.py", "b = 2\n")
+    completer.touched(a, len(a.text))
+    await until(engine.chunk_started.is_set)
+    completer.touched(b, len(b.text))                          # another document: a new region
+    await until(lambda: len(engine.warms) == 2 and engine.running == 0 and completer._warm is None)
+    assert [r.doc_id for r in engine.warms] == [a.uri, b.uri]
+    assert engine.stopped.is_set() and not engine.overlap
+    completer.close()
+
+
+async def test_warm_up_off_or_same_region_schedules_nothing():
+    from lsp.documents import Document
+    completer, _ = make_completer(warmup=False)
+    doc = Document("file:///warm_none.py", "x = 1\n" * 40)
+    completer.touched(doc, len(doc.text))
+    assert completer._warm is None
+    completer.close()
+
+    completer, _ = make_completer()
+    await completer.complete(doc, len(doc.text))
+    completer.touched(doc, doc.offset_at(types.Position(line=35, character=0)))   # near the completion
+    assert completer._warm is None
+    completer.touched(doc, 0)                                                       # 40 lines away
+    assert completer._warm is not None
+    completer.close()
