@@ -5,9 +5,9 @@ returns nothing (while it waits out the debounce) or stops the engine within one
 step (`CompletionRequest.is_cancelled` is polled between steps). Cancellation is re-checked
 after every await. The engine runs in one worker thread, so the event loop never blocks.
 
-Warm-up: when the user opens a document or edits in a new region, the prompt there is
-prefilled into the engine's KV cache once the editor is idle (`Engine.warm`), on the same
-worker thread. At most one warm-up is pending or running; any completion request, a newer
+Warm-up: when the user opens a document (LSP does not say where the cursor is: the top part
+that fits the prompt budget) or edits in a new region (there), the prompt is prefilled into the
+engine's KV cache once the editor is idle (`Engine.warm`), on the same worker thread. At most one warm-up is pending or running; any completion request, a newer
 warm-up or an edit of its document cancels it, and a running one stops at its next chunk.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from codeswift.errors import CancelledError
@@ -95,7 +95,7 @@ class Completer:
         self._worker = Worker("codeswift-engine")
         self._warm: WarmUp | None = None
         self._region: tuple[str, int] | None = None         # (uri, line) last warmed or completed
-        self._deferred: tuple[Document, int] | None = None  # touched while the engine was loading
+        self._deferred: tuple[Document, int | None] | None = None   # touched while the engine loaded
 
     async def complete(self, doc: Document, offset: int,
                        on_start: Callable[[], None] | None = None) -> Suggestion | None:
@@ -181,10 +181,10 @@ class Completer:
         return str(next(self._ids))
 
     # -- warm-up -------------------------------------------------------------------------
-    def touched(self, doc: Document, offset: int) -> None:
-        """The user opened or edited `doc` around `offset`: warm the prompt there once idle, if the
-        region changed (another document, or more than REGION_LINES lines away) or the pending
-        warm-up is for this document (its text just changed)."""
+    def touched(self, doc: Document, offset: int | None) -> None:
+        """The user edited `doc` around `offset` (None: opened it): warm the prompt there once idle,
+        if the region changed (another document, or more than REGION_LINES lines away) or the
+        pending warm-up is for this document (its text just changed)."""
         if not self.options.warmup:
             return
         engine = self.engine_of()
@@ -193,7 +193,7 @@ class Completer:
             return
         if not hasattr(engine, "warm"):                      # a remote engine
             return
-        line = doc.position_at(offset).line
+        line = 0 if offset is None else doc.position_at(offset).line
         same = self._region is not None and self._region[0] == doc.uri \
             and abs(self._region[1] - line) <= REGION_LINES
         if (same and (self._warm is None or self._warm.uri != doc.uri)) or doc.unusable_reason():
@@ -220,14 +220,13 @@ class Completer:
         if warm.task is not None:
             warm.task.cancel()
 
-    async def _warm_up(self, warm: WarmUp, doc: Document, offset: int, engine: Any) -> None:
+    async def _warm_up(self, warm: WarmUp, doc: Document, offset: int | None, engine: Any) -> None:
         version = doc.version
         try:
             await asyncio.sleep(self.options.warmup_delay_ms / 1000)
             if warm.ticket.cancelled or doc.version != version:
                 return
-            req = self.request(doc, offset, warm.ticket.is_cancelled)
-            warm.ticket.waiter = self._worker.submit(self._warm_work, engine, warm.ticket, req)
+            warm.ticket.waiter = self._worker.submit(self._warm_work, engine, warm.ticket, replace(doc), offset)
             await warm.ticket.waiter
         except asyncio.CancelledError:
             pass                                             # superseded: the worker skips or stops it
@@ -237,11 +236,13 @@ class Completer:
             if self._warm is warm:
                 self._warm = None
 
-    def _warm_work(self, engine: Any, ticket: Ticket, req: CompletionRequest) -> int:
-        """Engine thread: prefill, unless a completion or a newer warm-up came first."""
+    def _warm_work(self, engine: Any, ticket: Ticket, doc: Document, offset: int | None) -> int:
+        """Engine thread (`doc`: a snapshot): prefill, unless a completion or a newer warm-up came first."""
         if ticket.cancelled:
             return 0
         t0 = time.perf_counter()
+        req = self.request(doc, opening_offset(engine, doc.text) if offset is None else offset,
+                           ticket.is_cancelled)
         cached = engine.warm(req)
         self.trace(f"warm-up: {cached} prompt tokens of {req.doc_id} cached in {_ms(t0):.0f} ms"
                    + (" (cancelled meanwhile)" if ticket.cancelled else ""))
@@ -260,6 +261,22 @@ class Completer:
         for ticket in self._latest.values():
             ticket.cancel()
         self._worker.close()
+
+
+def opening_offset(engine: Any, text: str) -> int:
+    """Where to warm a document just opened (the cursor is unknown; editors mostly start at the
+    top): the end of its first lines that fit the engine's prompt budget, the longest prefix that
+    completions anywhere above it share up to their line. Engine thread (uses the tokenizer)."""
+    prompts = getattr(engine, "prompts", None)
+    if prompts is None:
+        return len(text)
+    tokens = offset = 0
+    for line in text.splitlines(keepends=True):
+        tokens += len(prompts.encode_lines(line))
+        if tokens > prompts.budget.prefix:
+            break
+        offset += len(line)
+    return offset
 
 
 def _ms(t0: float) -> float:

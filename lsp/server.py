@@ -243,13 +243,6 @@ class CodeswiftServer(LanguageServer):
         except Exception:
             pass
 
-    def touched(self, uri: str) -> None:
-        """An opened or edited document: warm the prompt where the user probably is (the last
-        edit; after opening, the end: the longest prefix, which completions above it share)."""
-        doc = self.documents.get(uri)
-        if doc is not None and self.completer is not None:
-            self.completer.touched(doc, len(doc.text) if doc.last_edit is None else doc.last_edit)
-
     def forget(self, uri: str) -> None:
         """A closed document: drop its cached completions and pending request."""
         self._refused.discard(uri)
@@ -304,17 +297,19 @@ def exit_(ls: CodeswiftServer, params: None) -> None:
 
 @SERVER.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: CodeswiftServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.documents.open(params.text_document)
-    ls.touched(params.text_document.uri)
+    doc = ls.documents.open(params.text_document)
+    if ls.completer is not None:
+        ls.completer.touched(doc, None)
     ls.index_later(params.text_document.uri)
 
 
 @SERVER.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: CodeswiftServer, params: types.DidChangeTextDocumentParams) -> None:
-    if ls.documents.change(params) is None:
+    if (doc := ls.documents.change(params)) is None:
         log.warning("didChange for unknown document %s", params.text_document.uri)
         return
-    ls.touched(params.text_document.uri)
+    if ls.completer is not None:
+        ls.completer.touched(doc, doc.last_edit)
     ls.index_later(params.text_document.uri)
 
 

@@ -13,13 +13,19 @@ new document, no KV or completion cache) / warm (while typing); time to first to
 engine's prefill_ms, from `codeswift/status`); completion-cache hit rate. Debounce is set to
 0 so it is not counted.
 
+The server's warm-up is off unless `--warmup`: then the client waits after opening each task
+file (a user reading it) until the server has prefilled its prompt (the `warm-up:` trace), and
+the cold rows show the first request after that; compare with a run without `--warmup`.
+
     python scripts/lsp_latency.py --model qwen2.5-coder-0.5b --tasks 6 --typed 4 --json out.json
+    python scripts/lsp_latency.py --model qwen2.5-coder-0.5b --tasks 6 --typed 4 --warmup
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import sys
 import tarfile
@@ -35,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from lsp.context import decide_stop, language_of  # noqa: E402
 
 BENCH = ROOT.parent / "shared" / "bench" / "repo-dev"
+WARMED = re.compile(r"warm-up: (\d+) prompt tokens of (\S+) cached in (\d+) ms")
 
 
 def pick_tasks(path: Path, n: int) -> list[dict]:
@@ -77,7 +84,13 @@ class Client:
         self.lsp.feature("codeswift/status")(lambda params: self._on_status(params))
         self.lsp.feature(types.WINDOW_LOG_MESSAGE)(lambda p: print(f"  [server] {p.message}", file=sys.stderr))
         self.lsp.feature(types.WINDOW_SHOW_MESSAGE)(lambda p: print(f"  [server] {p.message}", file=sys.stderr))
+        self.lsp.feature(types.LOG_TRACE)(lambda params: self._on_trace(params.message))
         self.version: dict[str, int] = {}
+        self.warmed: dict[str, tuple[int, int]] = {}        # uri -> (prompt tokens cached, ms)
+
+    def _on_trace(self, message: str) -> None:
+        if (m := WARMED.match(message)) is not None:
+            self.warmed[m.group(2)] = (int(m.group(1)), int(m.group(3)))
 
     def _on_status(self, params) -> None:
         self.status = _plain(params)
@@ -91,6 +104,13 @@ class Client:
                 return st
             await asyncio.sleep(0.5)
         raise TimeoutError("server not ready")
+
+    async def wait_warmed(self, uri: str, timeout: float) -> tuple[int, int] | None:
+        """(prompt tokens, ms) of the server's warm-up after opening `uri`; None if none came."""
+        deadline = time.monotonic() + timeout
+        while uri not in self.warmed and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.warmed.get(uri)
 
     def open(self, uri: str, text: str, language_id: str) -> None:
         self.version[uri] = 1
@@ -134,8 +154,10 @@ async def run(args: argparse.Namespace) -> dict:
     await client.lsp.start_io(*cmd)
     await client.lsp.initialize_async(types.InitializeParams(
         capabilities=types.ClientCapabilities(), root_uri=workspace.as_uri(),
+        trace=types.TraceValue.Verbose if args.warmup else None,
         initialization_options={"model": args.model, "maxTokens": args.max_tokens, "debounceMs": 0,
-                                "index": not args.no_index, "dtype": args.dtype, "backend": args.backend}))
+                                "index": not args.no_index, "dtype": args.dtype, "backend": args.backend,
+                                "warmup": args.warmup}))
     client.lsp.initialized(types.InitializedParams())
     st = await client.wait_ready(args.ready_timeout)
     ready_s = time.perf_counter() - t_start
@@ -149,6 +171,10 @@ async def run(args: argparse.Namespace) -> dict:
         uri = path.as_uri()
         language = language_of("", str(path))
         client.open(uri, t["prefix"] + t["suffix"], language or "plaintext")
+        warmed = await client.wait_warmed(uri, args.warmup_timeout) if args.warmup else None
+        if args.warmup:
+            print(f"  {t['task_id']:24} warm-up: {warmed and f'{warmed[0]} tokens in {warmed[1]} ms'}",
+                  file=sys.stderr)
         prefix, suffix = t["prefix"], t["suffix"]
         for i in range(min(args.typed, len(t["gold"])) + 1):
             if i:
@@ -160,7 +186,7 @@ async def run(args: argparse.Namespace) -> dict:
             rows.append({"task": t["task_id"], "kind": t["kind"], "mode": mode, "typed": i,
                          "phase": "cold" if i == 0 else "warm", "ms": round(ms, 1), "cached": cached,
                          "prefill_ms": stats.get("lastPrefillMs"), "tokens": stats.get("lastTokens"),
-                         "chars": len(text)})
+                         "chars": len(text), "warmup_ms": warmed[1] if warmed and i == 0 else None})
             print(f"  {t['task_id']:24} typed={i} {mode:5} {ms:8.1f} ms  "
                   f"{'cache' if cached else 'model'} prefill={stats.get('lastPrefillMs')} "
                   f"tokens={stats.get('lastTokens')}", file=sys.stderr)
@@ -170,7 +196,7 @@ async def run(args: argparse.Namespace) -> dict:
     client.lsp.exit(None)
     await client.lsp.stop()
     return {"model": args.model, "backend": st["backend"], "device": st["device"], "dtype": st["dtype"],
-            "ready_s": round(ready_s, 1),
+            "ready_s": round(ready_s, 1), "warmup": args.warmup,
             "max_tokens": args.max_tokens, "index": not args.no_index, "rows": rows,
             "summary": summarise(rows), "server_stats": final.get("stats", {})}
 
@@ -201,6 +227,8 @@ def summarise(rows: list[dict]) -> dict:
                      "mean_ms": round(statistics.fmean(ms), 1) if ms else None}
     warm = groups["warm (while typing)"]
     out["cache_hit_rate_while_typing"] = round(sum(r["cached"] for r in warm) / len(warm), 3) if warm else None
+    warmups = [r["warmup_ms"] for r in rows if r["warmup_ms"] is not None]
+    out["warmup_p50_ms"] = pct(warmups, 50)
     return out
 
 
@@ -208,6 +236,7 @@ def print_table(result: dict) -> None:
     print(f"\ncodeswift lsp latency — {result['model']} ({result['backend']}) on {result['device']} "
           f"{result['dtype']}, "
           f"maxTokens {result['max_tokens']}, index {'on' if result['index'] else 'off'}, "
+          f"warm-up {'on' if result['warmup'] else 'off'}, "
           f"server ready after {result['ready_s']} s")
     print(f"{'group':34} {'n':>3} {'p50 ms':>9} {'p95 ms':>9} {'TTFT p50':>9} {'TTFT p95':>9}")
     for name, g in result["summary"].items():
@@ -216,6 +245,9 @@ def print_table(result: dict) -> None:
             print(f"{name:34} {g['n']:>3} {f(g['p50_ms']):>9} {f(g['p95_ms']):>9} "
                   f"{f(g['ttft_p50_ms']):>9} {f(g['ttft_p95_ms']):>9}")
     print(f"completion-cache hit rate while typing: {result['summary']['cache_hit_rate_while_typing']}")
+    if result["warmup"]:
+        print(f"warm-up after opening a file (idle time before the first request): "
+              f"p50 {result['summary']['warmup_p50_ms']} ms")
     s = result["server_stats"]
     print(f"server: {s.get('completions')} completions, accepted/step {s.get('acceptedPerStep')}, "
           f"est. speedup {s.get('speedup')}")
@@ -230,6 +262,9 @@ def main() -> int:
     ap.add_argument("--typed", type=int, default=4, help="gold characters typed per task (default: %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--no-index", action="store_true", help="do not index the workspace")
+    ap.add_argument("--warmup", action="store_true",
+                    help="server warm-up on; wait for it after opening each file before the first request")
+    ap.add_argument("--warmup-timeout", type=float, default=120, help="longest wait for a warm-up (s)")
     ap.add_argument("--ready-timeout", type=float, default=900)
     ap.add_argument("--json", help="also write the raw rows and summary here")
     ap.add_argument("--server-log", help="the server's log file (default: its stderr, discarded)")

@@ -13,7 +13,12 @@ from lsp_testkit import (CONFIGURED_MAX_TOKENS as MAX_TOKENS, Docs, end_of, expe
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-TEXT = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12)) + "def main():\n    "
+def text(tag: str, functions: int = 12) -> str:
+    """A document whose prompt shares nothing but the FIM prefix token with other tests' prompts
+    (the engine reuses prompt KV across documents too): every line names `tag`, whose first
+    letter no other test text starts with."""
+    body = "".join(f"def {tag}{i}(x):\n    return x + {i}\n\n" for i in range(functions))
+    return f"{tag} = None\n{body}def main():\n    "
 
 
 async def until(predicate, timeout=60.0):
@@ -50,24 +55,38 @@ async def complete(client, docs, uri, pos):
 
 async def test_open_warms_the_prompt_and_completion_reuses_it_losslessly(configured, workspace, engine):
     docs = Docs(configured, workspace)
-    uri = docs.open("warm_open.py", TEXT)
+    doc = text("zulu")
+    uri = docs.open("warm_open.py", doc)
     cached = (await until(lambda: warmed(configured, uri)))[0]
-    items, (prompt, reused) = await complete(configured, docs, uri, end_of(TEXT))
-    assert cached > 0 and reused == cached == prompt - 1       # all but the token the completion recomputes
-    want = expected_text(engine, TEXT, "", uri, max_tokens=MAX_TOKENS)
+    items, (prompt, reused) = await complete(configured, docs, uri, end_of(doc))
+    assert cached > 1 and reused == cached == prompt - 1       # all but the token the completion recomputes
+    want = expected_text(engine, doc, "", uri, max_tokens=MAX_TOKENS)
+    assert items == ([want] if want else [])
+
+
+async def test_opening_a_long_document_warms_its_top(configured, workspace, engine):
+    docs = Docs(configured, workspace)
+    doc = text("oscar", 200)                                     # far over the prompt budget
+    uri = docs.open("warm_long.py", doc)
+    await until(lambda: warmed(configured, uri))
+    head = doc[:doc.index("def oscar3(")]                        # the cursor near the top
+    items, (prompt, reused) = await complete(configured, docs, uri, end_of(head))
+    assert reused == 1 + len(engine.prompts.encode_lines(head))  # the FIM prefix token and every line above
+    want = expected_text(engine, head, doc[len(head):], uri, max_tokens=MAX_TOKENS)
     assert items == ([want] if want else [])
 
 
 async def test_an_edit_in_another_region_warms_there(configured, workspace, engine):
     docs = Docs(configured, workspace)
-    uri = docs.open("warm_region.py", TEXT)
+    doc = text("yankee")
+    uri = docs.open("warm_region.py", doc)
     await until(lambda: warmed(configured, uri))
-    docs.edit(uri, (1, 16), (1, 16), " * 2")                      # far above the end: a new region
+    docs.edit(uri, (35, 17), (35, 17), " * 2")                    # far below the top: a new region
     await until(lambda: len(warmed(configured, uri)) == 2)
-    text = TEXT.replace("return x + 0\n", "return x + 0 * 2\n", 1)
-    items, (prompt, reused) = await complete(configured, docs, uri, (1, 20))
+    doc = doc.replace("return x + 11\n", "return x + 11 * 2\n", 1)
+    items, (prompt, reused) = await complete(configured, docs, uri, (35, 21))
     assert reused == prompt - 1
-    prefix, suffix = text[:text.index(" * 2") + 4], text[text.index(" * 2") + 4:]
+    prefix, suffix = doc[:doc.index(" * 2") + 4], doc[doc.index(" * 2") + 4:]
     want = expected_text(engine, prefix, suffix, uri, max_tokens=MAX_TOKENS)
     assert items == ([want] if want else [])
 
@@ -75,12 +94,12 @@ async def test_an_edit_in_another_region_warms_there(configured, workspace, engi
 async def test_a_completion_racing_a_warm_up_is_answered(configured, workspace, engine):
     """Whether the warm-up is pending, running or done when the request comes, the answer is exact."""
     docs = Docs(configured, workspace)
-    text = TEXT * 8                                              # a prompt of many warm-up chunks
-    for n, delay in enumerate((0.0, 0.29, 0.31, 0.35)):          # around the 300 ms warm-up delay
-        uri = docs.open(f"warm_race_{n}.py", text)
-        await asyncio.sleep(delay)
-        result = await asyncio.wait_for(docs.inline(uri, *end_of(text)), 60)
-        want = expected_text(engine, text, "", uri, max_tokens=MAX_TOKENS)
+    for tag, delay in (("xray", 0.0), ("quebec", 0.29), ("victor", 0.31), ("whiskey", 0.35)):
+        doc = text(tag, 80)                                      # a prompt of many warm-up chunks
+        uri = docs.open(f"warm_race_{tag}.py", doc)
+        await asyncio.sleep(delay)                               # around the 300 ms warm-up delay
+        result = await asyncio.wait_for(docs.inline(uri, *end_of(doc)), 60)
+        want = expected_text(engine, doc, "", uri, max_tokens=MAX_TOKENS)
         assert [i.insert_text for i in result.items] == ([want] if want else [])
 
 
@@ -90,10 +109,11 @@ async def test_warmup_false_warms_nothing(tiny_model, workspace):
     async with lsp_client(cmd, init_options=options, root=workspace, trace=types.TraceValue.Verbose) as client:
         assert (await wait_for_state(client, "ready", "error"))["state"] == "ready"
         docs = Docs(client, workspace)
-        uri = docs.open("warm_off.py", TEXT)
+        doc = text("uniform")
+        uri = docs.open("warm_off.py", doc)
         # A warm-up (no delay) would now be queued on the engine thread ahead of this completion.
-        _, (prompt, reused) = await complete(client, docs, uri, end_of(TEXT))
-        assert reused == 0 and prompt > 0
+        _, (prompt, reused) = await complete(client, docs, uri, end_of(doc))
+        assert reused <= 1 < prompt                              # at most the FIM prefix token
         assert warmed(client, uri) == []
 
 
