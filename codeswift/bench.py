@@ -20,7 +20,8 @@ from .bench_tasks import RepoWorkspace, Task, load_tasks
 from .engine import ALL_SOURCES, Engine, EngineConfig
 from .errors import BadInputError
 from .loop import finalize
-from .stops import make_stop
+from .prompt import drop_typed
+from .stops import cut_text, make_stop
 from .types import CompletionRequest
 
 BASELINES = ("ar", "pld", "llamacpp-ar", "llamacpp-pld")
@@ -63,7 +64,7 @@ class _Stop(StoppingCriteria):
 def run_generate(engine: Engine, prompt: list[int], req: CompletionRequest, pld: bool) -> dict:
     """`ar` (plain greedy) or `pld` (transformers prompt lookup) on the engine's model."""
     model, stops = engine.model, engine.prompts.stop_ids
-    stop = make_stop(engine.tokenizer, req.stop, req.prefix.rsplit("\n", 1)[-1])
+    stop = make_stop(engine.tokenizer, req.stop, engine.prompts.cursor_line(req.prefix)[0])
     timer = _FirstCall()
     kwargs = dict(max_new_tokens=req.max_tokens, do_sample=False, eos_token_id=sorted(stops),
                   pad_token_id=sorted(stops)[0], logits_processor=LogitsProcessorList([timer]))
@@ -90,11 +91,10 @@ def run_engine(engine: Engine, req: CompletionRequest) -> dict:
             "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"]}
 
 
-def quality(text: str, gold: str, stop: str) -> dict:
-    """Exact match and edit similarity of a completion against the rest of the gold span."""
+def quality(text: str, gold: str) -> dict:
+    """Exact match and edit similarity of a completion (cut by its stop rule) against the rest
+    of the gold span, ignoring surrounding whitespace."""
     import difflib
-    from .stops import cut_text
-    text = cut_text(text, stop, "")
     a, b = text.strip(), gold.strip()
     return {"exact_match": a == b, "edit_similarity": round(difflib.SequenceMatcher(None, a, b).ratio(), 4)}
 
@@ -195,7 +195,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         raise BadInputError("no tasks selected")
     budget = PromptBudget(prefix=args.prefix_tokens, suffix=args.suffix_tokens)
     base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
-                        sources=ALL_SOURCES, prompt=budget)
+                        sources=ALL_SOURCES, prompt=budget, heal_whitespace=not args.no_heal)
     engines: dict[str, Engine] = {}
     ref: Engine | None = None
     if any(not is_llamacpp(m) for m in methods):
@@ -203,7 +203,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         engines.update({m: Engine(model, tok, engine_config(m, base), model_id=path)
                         for m in methods if m.startswith("codeswift") and not is_llamacpp(m)})
         ref = next(iter(engines.values()), None) or Engine(
-            model, tok, EngineConfig(measure_cost=False, prompt=budget), model_id=path)
+            model, tok, EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace), model_id=path)
         console.print(f"model {path} on {ref.backend.device} ({ref.backend.dtype})")
     lcpp = _LlamaCpp(args, methods) if any(is_llamacpp(m) for m in methods) else None
     if lcpp:
@@ -212,7 +212,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         lref = lcpp.ar or next(iter(lcpp.backends.values()))
         console.print(f"llama.cpp model {lcpp.gguf} on {lref.device} ({lref.dtype})")
         if ref is None:              # prompts only: the same tokenizer and budget for every method
-            ref = Engine(lref, lcpp.tokenizer, EngineConfig(measure_cost=False, prompt=budget), lcpp.model_id)
+            ref = Engine(lref, lcpp.tokenizer, EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace), lcpp.model_id)
     console.print(f"{len(tasks)} tasks; mode {args.mode}; methods {', '.join(methods)}")
     _warm_up(ref, engines, lcpp, methods)
     ws = RepoWorkspace()
@@ -272,7 +272,7 @@ def _run_method(m: str, ref: Engine, engines: dict, lcpp, prompt: list[int], req
     if m in ("ar", "pld"):
         return run_generate(ref, prompt, req, pld=(m == "pld"))
     if m in ("llamacpp-ar", "llamacpp-pld"):
-        stop = make_stop(ref.tokenizer, req.stop, req.prefix.rsplit("\n", 1)[-1])
+        stop = make_stop(ref.tokenizer, req.stop, ref.prompts.cursor_line(req.prefix)[0])
         eos = ref.prompts.stop_ids
         # In a session both reuse their prompt KV, as llama-server's cache_prompt does.
         r = (run_llamacpp_ar(lcpp.ar, prompt, req.max_tokens, eos, stop, key=req.doc_id if session else None)
@@ -307,10 +307,12 @@ def _run_request(ref: Engine, engines: dict, lcpp, methods: list[str], r: Reques
                 row["top2_gap"] = round(top2_gap(ref, prompt, base, j), 4)
             row["near_tie"] = row["top2_gap"] < NEAR_TIE
         if m == reference(m):
-            row["text"] = text = ref.tokenizer.decode(toks, skip_special_tokens=True)
+            line, healed = ref.prompts.cursor_line(r.prefix)
+            text = drop_typed(cut_text(ref.tokenizer.decode(toks, skip_special_tokens=True), req.stop, line), healed)
+            row["text"] = text
             typed = r.prefix[len(task.prefix):]
             if task.gold.startswith(typed):       # quality vs gold only while the gold is typed
-                row.update(quality(text, task.gold[len(typed):], req.stop))
+                row.update(quality(text, task.gold[len(typed):]))
         rows.append(row)
     return rows
 

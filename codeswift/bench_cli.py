@@ -37,6 +37,8 @@ def register(sub) -> None:
                    help="override the stop rule (default: line for line tasks, block for functions)")
     p.add_argument("--prefix-tokens", type=int, default=1024, help="prompt budget for the prefix (default: %(default)s)")
     p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
+    p.add_argument("--no-heal", action="store_true",
+                   help="keep trailing whitespace at the cursor in the prompt (to measure what healing gives)")
     p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
     p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
     p.add_argument("--threads", type=int, help="CPU threads for torch and llama.cpp (default: their own choice)")

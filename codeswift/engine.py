@@ -13,7 +13,7 @@ from .budget import CostCurve, flat_curve, load_or_measure
 from .drafting import DraftConfig, Drafter
 from .errors import BadInputError
 from .loop import Sampler, generate
-from .prompt import PromptBudget, PromptBuilder
+from .prompt import PromptBudget, PromptBuilder, drop_typed
 from .sources import ContextSource, DraftSource
 from .stops import cut_text, make_stop
 from .timing import TimingPolicy
@@ -39,6 +39,7 @@ class EngineConfig:
     repo_root: str | None = None              # repository to index for drafts and snippets
     corpus_dir: str | None = None             # general corpus built by `codeswift corpus build`
     prompt: PromptBudget | None = None
+    heal_whitespace: bool = True              # trailing spaces/tabs at the cursor: the model writes them
     draft: DraftConfig = field(default_factory=DraftConfig)
 
 
@@ -54,7 +55,8 @@ class Engine:
             self.backend = HFBackend(model, kv_store_bytes=self.cfg.kv_cache_mb << 20)
             self.model = model
         self.model_id = model_id or getattr(getattr(self.model, "config", None), "_name_or_path", "model")
-        self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device))
+        self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device),
+                                     heal_whitespace=self.cfg.heal_whitespace)
         self.cost: CostCurve = (load_or_measure(self.backend, self.model_id, len(tokenizer))
                                 if self.cfg.measure_cost else flat_curve())
         self.repo_index = None
@@ -144,7 +146,7 @@ class Engine:
         with self._lock:
             t0 = time.perf_counter()
             prompt = self.prompts.build(req)
-            line_prefix = req.prefix.rsplit("\n", 1)[-1]
+            line_prefix, healed = self.prompts.cursor_line(req.prefix)
             stop = make_stop(self.tokenizer, req.stop, line_prefix)
             drafter = self.drafter if req.speculative and self.sources else None
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
@@ -158,6 +160,7 @@ class Engine:
             text = self.tokenizer.decode(out, skip_special_tokens=True)
             if reason == "stop":
                 text = cut_text(text, req.stop, line_prefix)
+            text = drop_typed(text, healed)
             stats = st.to_json(len(out))
             stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
             # Speedup over plain decoding from the measured cost curve: tokens per step times

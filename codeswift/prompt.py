@@ -75,12 +75,27 @@ def stop_token_ids(tokenizer, family: FimFamily | None) -> set[int]:
 
 
 class PromptBuilder:
-    def __init__(self, tokenizer, budget: PromptBudget | None = None):
+    def __init__(self, tokenizer, budget: PromptBudget | None = None, heal_whitespace: bool = True):
         self.tok = tokenizer
+        self.heal_whitespace = heal_whitespace
         self.family = detect_family(tokenizer)
         self.budget = budget or PromptBudget()
         self.stop_ids = stop_token_ids(tokenizer, self.family)
         self._encode_cached = lru_cache(maxsize=4096)(self._encode_raw)
+
+    def cursor_line(self, prefix: str) -> tuple[str, str]:
+        """(the cursor line as the prompt ends it, the whitespace the model writes itself).
+
+        BPE tokenizers keep the last space of a run with the following word (" expr"), so a
+        prompt ending in whitespace ends in a token the model has rarely seen there: after an
+        indentation it typically adds one more space. Trailing spaces and tabs are left out of
+        the prompt; the model writes them as it would, and `drop_typed` removes them from the
+        completion text (the tokens, compared with plain decoding, are untouched)."""
+        line = prefix.rpartition("\n")[2]
+        if not self.heal_whitespace:
+            return line, ""
+        kept = line.rstrip(" \t")
+        return kept, line[len(kept):]
 
     def _encode_raw(self, text: str) -> tuple[int, ...]:
         # split_special_tokens: user text that looks like "<|fim_middle|>" stays plain text.
@@ -138,9 +153,11 @@ class PromptBuilder:
         and the KV of everything before them is reused.
         """
         fam = self.family
+        line, healed = self.cursor_line(req.prefix)
+        prefix = req.prefix[:len(req.prefix) - len(healed)]
         if fam is None:
-            return self.cut_prefix(req.prefix) or [self.tok.eos_token_id or 0]
-        head, sep, line = req.prefix.rpartition("\n")
+            return self.cut_prefix(prefix) or [self.tok.eos_token_id or 0]
+        head, sep, line = prefix.rpartition("\n")
         pre = self.cut_prefix(head + sep)
         suf = self.cut_suffix(req.suffix)
         typed = list(self._encode_cached(line)) if line else []
@@ -150,3 +167,11 @@ class PromptBuilder:
                     self._special(fam.middle) + typed)
         return (self.snippet_ids(req) + self._special(fam.prefix) + pre +
                 self._special(fam.suffix) + suf + self._special(fam.middle) + typed)
+
+
+def drop_typed(text: str, typed: str) -> str:
+    """`text` written from before `typed` (healed whitespace), without what is already typed."""
+    n = 0
+    while n < min(len(text), len(typed)) and text[n] == typed[n]:
+        n += 1
+    return text[n:]

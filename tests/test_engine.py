@@ -37,7 +37,7 @@ def reference(engine, req):
     prompt = engine.prompts.build(req)
     out = engine.model.generate(torch.tensor([prompt]), max_new_tokens=req.max_tokens,
                                 do_sample=False, eos_token_id=None, pad_token_id=0)[0, len(prompt):].tolist()
-    stop = make_stop(engine.tokenizer, req.stop, req.prefix.rsplit("\n", 1)[-1])
+    stop = make_stop(engine.tokenizer, req.stop, engine.prompts.cursor_line(req.prefix)[0])
     return finalize(out, req.max_tokens, engine.prompts.stop_ids, stop)[0]
 
 
@@ -48,6 +48,25 @@ def test_fim_prompt_uses_qwen_tokens(engine):
     assert p[0] == tok.convert_tokens_to_ids("<|fim_prefix|>")
     assert p[-1] == tok.convert_tokens_to_ids("<|fim_middle|>")
     assert tok.convert_tokens_to_ids("<|fim_suffix|>") in p
+
+
+def test_trailing_whitespace_is_written_by_the_model(engine, tiny_qwen):
+    """Whitespace healing: indentation typed at the cursor is not in the prompt (a lone run of
+    spaces is an unusual last token); the completion text leaves out what is already typed."""
+    from codeswift.prompt import drop_typed
+    p = engine.prompts
+    assert p.cursor_line("def f():\n    x = ") == ("    x =", " ")
+    assert p.cursor_line("def f():\n\t\t") == ("", "\t\t")
+    assert p.build(CompletionRequest(prefix="x = 1\n    ")) == p.build(CompletionRequest(prefix="x = 1\n"))
+    assert drop_typed("        return x", "    ") == "    return x"
+    assert drop_typed("  y", "    ") == "y" and drop_typed("z", "") == "z"
+    req = CompletionRequest(prefix="def f(a):\n    ", suffix="\n", max_tokens=12, stop="line")
+    got = engine.complete(req)
+    full = engine.tokenizer.decode(got.tokens, skip_special_tokens=True).split("\n")[0]
+    assert got.text == drop_typed(full, "    ")
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
+    raw = Engine(model, engine.tokenizer, EngineConfig(measure_cost=False, heal_whitespace=False))
+    assert raw.prompts.build(req) != p.build(req) and raw.prompts.cursor_line(req.prefix) == ("    ", "")
 
 
 @pytest.mark.parametrize("stop", ["none", "line", "block"])
