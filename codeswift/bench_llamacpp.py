@@ -40,9 +40,12 @@ def run_llamacpp_ar(backend: LlamaCppBackend, prompt: list[int], max_new: int, e
     return {"tokens": tokens, "prefill_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000}
 
 
-def make_pld_llama(model_path: str | Path, n_ctx: int = 4096, num_pred_tokens: int = 10,
+def make_pld_llama(model_path: str | Path, n_ctx: int = 4096, num_pred_tokens: int = 2,
                    max_ngram_size: int = 2, n_threads: int | None = None):
     """A high-level `Llama` with llama-cpp-python's `LlamaPromptLookupDecoding` draft model.
+
+    num_pred_tokens=2: llama-cpp-python's documentation recommends 2 for CPU-only machines
+    (10, its default, for GPUs); its CPU build is the one this baseline runs on.
 
     It needs its own instance: the draft model reads every position's logits, so the Llama must
     be built with logits_all=True (without it, prompts over n_batch=512 tokens overflow the
