@@ -230,20 +230,23 @@ class Completer:
             await warm.ticket.waiter
         except asyncio.CancelledError:
             pass                                             # superseded: the worker skips or stops it
-        except Exception:
-            log.exception("warm-up of %s failed (ignored)", doc.uri)
         finally:
             if self._warm is warm:
                 self._warm = None
 
     def _warm_work(self, engine: Any, ticket: Ticket, doc: Document, offset: int | None) -> int:
-        """Engine thread (`doc`: a snapshot): prefill, unless a completion or a newer warm-up came first."""
+        """Engine thread (`doc`: a snapshot): prefill, unless a completion or a newer warm-up came
+        first. Errors are logged, never raised: a warm-up is only ever an optimisation."""
         if ticket.cancelled:
             return 0
         t0 = time.perf_counter()
-        req = self.request(doc, opening_offset(engine, doc.text) if offset is None else offset,
-                           ticket.is_cancelled)
-        cached = engine.warm(req)
+        try:
+            req = self.request(doc, opening_offset(engine, doc.text) if offset is None else offset,
+                               ticket.is_cancelled)
+            cached = engine.warm(req)
+        except Exception:
+            log.exception("warm-up of %s failed (ignored)", doc.uri)
+            return 0
         self.trace(f"warm-up: {cached} prompt tokens of {req.doc_id} cached in {_ms(t0):.0f} ms"
                    + (" (cancelled meanwhile)" if ticket.cancelled else ""))
         return cached

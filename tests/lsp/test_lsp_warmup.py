@@ -13,6 +13,7 @@ from lsp_testkit import (CONFIGURED_MAX_TOKENS as MAX_TOKENS, Docs, end_of, expe
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+
 def text(tag: str, functions: int = 12) -> str:
     """A document whose prompt shares nothing but the FIM prefix token with other tests' prompts
     (the engine reuses prompt KV across documents too): every line names `tag`, whose first
@@ -195,4 +196,16 @@ async def test_warm_up_off_or_same_region_schedules_nothing():
     assert completer._warm is None
     completer.touched(doc, 0)                                                       # 40 lines away
     assert completer._warm is not None
+    completer.close()
+
+
+async def test_a_failing_warm_up_is_logged_and_completions_go_on(caplog):
+    from lsp.documents import Document
+    completer, engine = make_completer()
+    engine.warm = lambda req: 1 / 0
+    doc = Document("file:///warm_fails.py", "x = 1\ny =")
+    completer.touched(doc, len(doc.text))
+    await until(lambda: completer._warm is None)
+    assert "warm-up of file:///warm_fails.py failed" in caplog.text
+    assert (await completer.complete(doc, len(doc.text))).text == " done"
     completer.close()
