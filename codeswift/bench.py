@@ -88,7 +88,8 @@ def run_engine(engine: Engine, req: CompletionRequest) -> dict:
     s = res.stats
     return {"tokens": res.tokens, "prefill_ms": s["prefill_ms"], "decode_ms": s["decode_ms"],
             "steps": s["steps"], "accepted_per_step": s["accepted_per_step"],
-            "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"]}
+            "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"],
+            "mean_tree_nodes": s["mean_tree_nodes"], "draft_ms": s["draft_ms"], "verify_ms": s["verify_ms"]}
 
 
 def quality(text: str, gold: str) -> dict:

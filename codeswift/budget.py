@@ -45,6 +45,14 @@ def plausible(curve: CostCurve) -> bool:
     return c1 > 0 and all(ms <= 1.5 * k * c1 for k, ms in zip(curve.ks, curve.ms))
 
 
+def agrees(backend, curve: CostCurve, vocab_size: int, tolerance: float = 2.0) -> bool:
+    """A quick probe (k=1 and k=8, two repetitions each on a short prefix) against a cached
+    curve: a curve measured while the machine was busy (or on other hardware under the same
+    key) is measured again instead of steering every completion wrongly."""
+    probe = measure(backend, vocab_size, past_len=32, reps=2, ks=(1, 8))
+    return all(1 / tolerance < probe(k) / curve(k) < tolerance for k in probe.ks)
+
+
 def flat_curve() -> CostCurve:
     """A curve for when nothing is measured yet: verification cost grows slowly with k."""
     return CostCurve(KS, tuple(1.0 + 0.02 * k for k in KS))
@@ -89,7 +97,7 @@ def load_or_measure(backend, model_id: str, vocab_size: int) -> CostCurve:
     try:
         d = json.loads(path.read_text())
         cached = CostCurve(tuple(d["ks"]), tuple(d["ms"]))
-        if plausible(cached):
+        if plausible(cached) and agrees(backend, cached, vocab_size):
             return cached
     except (OSError, ValueError, KeyError):
         pass

@@ -18,12 +18,13 @@ CHEAP = {"context", "pref"}          # in-memory, answered inline; others go to 
 
 @dataclass
 class SourceStats:
-    """Acceptance of one kind of draft token (a source and an evidence level), with a prior so
-    a new kind is neither trusted nor ignored."""
-    tested: float = 5.0               # prior: 40% -- optimistic priors make early trees too big
-    accepted: float = 2.0
+    """Acceptance of one kind of draft token (source, evidence level, first or later token),
+    with a weak prior so a new kind is neither trusted nor ignored for long."""
+    tested: float = 2.0               # prior: 40%, worth two observations
+    accepted: float = 0.8
     proposed: int = 0
     hits: int = 0                     # tokens of this kind on accepted paths (lifetime)
+    observed: int = 0                 # tested tokens (lifetime, not decayed)
     decay: float = 0.99
     explore: float = 1.5              # z of the upper confidence bound used for ranking
 
@@ -43,6 +44,7 @@ class SourceStats:
         self.tested = self.tested * self.decay + tested
         self.accepted = self.accepted * self.decay + accepted
         self.hits += accepted
+        self.observed += tested
 
 
 @dataclass
@@ -53,6 +55,8 @@ class DraftConfig:
     tree: bool = True                 # False: verify only the best single chain
     slow_timeout_ms: float = 5.0      # slow sources answering later than this are dropped
     weights: dict = field(default_factory=dict)   # optional static source weights
+    explore_min: int = 4              # verify a kind's draft regardless of cost until tested this often
+    explore_len: int = 8              # tokens verified by such an exploration
 
 
 def draft_kind(d: Draft) -> str:
@@ -78,7 +82,7 @@ class Drafter:
         self.timing.reset()
         self.completion = {s.name: [0, 0] for s in self.sources}
         for s in self.sources:
-            self.stats.setdefault(s.name, SourceStats())
+            self.stats.setdefault(s.name, SourceStats())      # per source: drafts proposed
             s.reset(ctx)
 
     # -- propose ------------------------------------------------------------------------
@@ -89,8 +93,8 @@ class Drafter:
         weighted = []
         for d in drafts:
             kind = draft_kind(d)
-            st = self.stats.setdefault(kind, SourceStats())
-            weighted.append((d.tokens, self._weight(d), kind, st.optimistic_rate))
+            weighted.append((d.tokens, self._weight(d), kind,
+                             (self._stats(kind, 1).optimistic_rate, self._stats(kind, 2).optimistic_rate)))
         if not weighted:
             tree = chain_tree(root, [])
         elif self.cfg.tree:
@@ -99,9 +103,30 @@ class Drafter:
             best = max(weighted, key=lambda w: w[1])
             tree = build_tree(root, [best], self.cfg.max_nodes)
         n = self.cost.best_size(np.sort(tree.prob)[::-1], self.cfg.max_nodes)
-        tree = truncate(tree, n)
+        tree = truncate(tree, n) if n > 1 else self._explore(root, weighted, tree)
         self.time_ms += (time.perf_counter() - t0) * 1000
         return tree
+
+    def _stats(self, kind: str, depth: int) -> SourceStats:
+        key = f"{kind}@{1 if depth <= 1 else 2}"
+        st = self.stats.get(key)
+        if st is None:
+            st = self.stats[key] = SourceStats()
+        return st
+
+    def _explore(self, root: int, weighted: list, tree: TokenTree) -> TokenTree:
+        """Nothing is worth verifying by the current estimates. If a kind of draft has hardly
+        been tested, verify its best draft anyway (at most `explore_len` tokens): estimates
+        that are never tested never improve. Each kind is explored `explore_min` times in the
+        engine's lifetime, so the cost is bounded."""
+        fresh = [w for w in weighted if self._stats(w[2], 1).observed < self.cfg.explore_min]
+        if not fresh:
+            return truncate(tree, 1)
+        toks, _, kind, _ = max(fresh, key=lambda w: w[1])
+        toks = toks[:self.cfg.explore_len]
+        chain = chain_tree(root, toks)
+        chain.sources = [frozenset()] + [frozenset({kind})] * len(toks)
+        return chain
 
     def _weight(self, d: Draft) -> float:
         return self.cfg.weights.get(d.source, 1.0) * (1.0 + d.score)
@@ -137,28 +162,30 @@ class Drafter:
         return [d for d in drafts if d.tokens]
 
     def rate(self, name: str) -> float:
-        """A source's acceptance rate over all its evidence levels (for reports)."""
-        kinds = [st for k, st in self.stats.items() if k.split("#")[0] == name and "#" in k]
+        """A source's acceptance rate over all its kinds of draft tokens (for reports)."""
+        kinds = [st for k, st in self.stats.items() if k.startswith(name + "#")]
         tested = sum(st.tested for st in kinds)
-        return sum(st.accepted for st in kinds) / tested if tested else self.stats[name].rate
+        return sum(st.accepted for st in kinds) / tested if tested else SourceStats().rate
 
     # -- update -------------------------------------------------------------------------
     def update(self, ctx: DraftContext, tree: TokenTree, path: list[int], accepted: list[int]) -> None:
         """Per-source acceptance: a node is 'tested' when its parent was accepted."""
         on_path = set(path)
-        tested: dict[str, int] = {}
-        hit: dict[str, int] = {}
+        tested: dict[tuple[str, int], int] = {}           # (kind, first or later token) -> count
+        hit: dict[tuple[str, int], int] = {}
         for i in range(1, len(tree)):
             if int(tree.parents[i]) in on_path:
                 for kind in tree.sources[i]:
-                    tested[kind] = tested.get(kind, 0) + 1
+                    key = (kind, 1 if tree.depth[i] <= 1 else 2)
+                    tested[key] = tested.get(key, 0) + 1
                     if i in on_path:
-                        hit[kind] = hit.get(kind, 0) + 1
+                        hit[key] = hit.get(key, 0) + 1
         by_source: dict[str, int] = {}
-        for kind, n in tested.items():
-            self.stats[kind].update(n, hit.get(kind, 0))
+        for key, n in tested.items():
+            kind, depth = key
+            self._stats(kind, depth).update(n, hit.get(key, 0))
             name = kind.split("#")[0]
-            by_source[name] = by_source.get(name, 0) + hit.get(kind, 0)
+            by_source[name] = by_source.get(name, 0) + hit.get(key, 0)
         for name, h in by_source.items():
             self.completion[name][1] += h
             self.timing.record(name, ctx.step, h)

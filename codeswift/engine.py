@@ -134,7 +134,15 @@ class Engine:
         with self._lock:
             prompt = self.prompts.build(req)
             # The completion's last prompt token is recomputed anyway: cache all but it.
-            return self.backend.warm(prompt[:-1], req.doc_id or req.path or "default", req.is_cancelled)
+            return self.backend.warm(prompt[:-1], req.doc_id or req.path or "default", req.is_cancelled,
+                                     chunk=self.warm_chunk())
+
+    def warm_chunk(self, target_ms: float = 150.0) -> int:
+        """Tokens per warm-up forward pass: as many as take ~`target_ms` on this device by the
+        measured cost curve, so a completion arriving meanwhile waits at most about that long
+        (on a GPU the chunk is large, on 2 CPU cores a few dozen tokens)."""
+        per_token = self.cost(self.cost.ks[-1]) / self.cost.ks[-1]
+        return int(min(512, max(16, target_ms / max(per_token, 1e-3)))) if self.cfg.measure_cost else 128
 
     def source(self, name: str) -> DraftSource | None:
         return next((s for s in self.sources if s.name == name), None)

@@ -49,7 +49,18 @@ def test_implausible_cached_curve_is_measured_again(tmp_path, monkeypatch):
     curve = load_or_measure(b, "m", 100)
     assert b.measured == 1 and plausible(curve) and curve(1) < 50
     assert json.loads(path.read_text())["ms"] == list(curve.ms)      # the fresh one is cached
-    assert load_or_measure(b, "m", 100).ms == curve.ms and b.measured == 1   # and reused
+    assert load_or_measure(b, "m", 100).ms == curve.ms and b.measured == 2   # reused after a probe
+
+
+def test_cached_curve_that_disagrees_with_a_probe_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
+    b = CountingBackend()
+    path = cache_path("m", b.device, b.dtype)
+    path.parent.mkdir(parents=True)
+    # plausible shape, but 100x what this backend costs (measured while the machine was busy)
+    path.write_text(json.dumps({"ks": [1, 8, 64], "ms": [1100.0, 1800.0, 7400.0]}))
+    curve = load_or_measure(b, "m", 100)
+    assert b.measured == 2 and curve(1) < 50                 # probe, then a full measurement
 
 
 def test_upper_confidence_bound_explores_then_converges():
@@ -78,10 +89,65 @@ def test_acceptance_is_learned_per_source_and_match_length():
     ctx = DraftContext([1, 2, 3], 3)
     d.reset(ctx)
     tree = d.propose(ctx)
-    assert {"context#4", "context#1"} <= set(d.stats)
+    assert {"context#4@1", "context#4@2", "context#1@1"} <= set(d.stats)
     assert set().union(*tree.sources[1:]) <= {"context#4", "context#1"}
     # node 1 (token 5, the long match) accepted, token 7 rejected
     path = [0] + [i for i in range(1, len(tree)) if int(tree.tokens[i]) == 5]
     d.update(ctx, tree, path, [5])
-    assert d.stats["context#4"].rate > d.stats["context#1"].rate
+    assert d.stats["context#4@1"].rate > d.stats["context#1@1"].rate
+    assert d.stats["context#4@1"].observed == 1 and d.stats["context#4@2"].observed == 1   # token 6 tested
     assert d.completion["context"][1] == 1 and 0 < d.rate("context") < 1
+
+
+def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no():
+    class Src:
+        name = "pref"
+
+        def reset(self, ctx):
+            pass
+
+        def observe(self, ctx, accepted):
+            pass
+
+        def propose(self, ctx, max_len, max_drafts):
+            return [Draft(list(range(10, 30)), score=9.0)]
+
+    # llama.cpp Q4 on 2 CPU cores: a second token doubles the step, more cost ~11 ms each
+    steep = CostCurve((1, 2, 4, 8, 16, 32, 64), (27.0, 53.0, 75.0, 133.0, 212.0, 394.0, 736.0))
+    d = Drafter([Src()], steep)
+    ctx = DraftContext([1, 2, 3], 3)
+    d.reset(ctx)
+    trees = []
+    for _ in range(6):
+        tree = d.propose(ctx)
+        trees.append(len(tree))
+        d.update(ctx, tree, list(range(len(tree))), tree.tokens[1:].tolist())   # all accepted
+    assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
+    # after a few fully accepted explorations the measured rate makes long chains pay
+    assert trees[-1] > 8 and d.stats["pref#4@2"].rate > 0.8
+
+
+def test_forced_exploration_when_even_the_bound_says_no():
+    class Src:
+        name = "context"                   # answered inline (no timing policy)
+
+        def reset(self, ctx):
+            pass
+
+        def observe(self, ctx, accepted):
+            pass
+
+        def propose(self, ctx, max_len, max_drafts):
+            return [Draft(list(range(10, 30)), score=2.0)]
+
+    linear = CostCurve((1, 2, 64), (10.0, 20.0, 640.0))       # every token costs a full pass
+    d = Drafter([Src()], linear)
+    ctx = DraftContext([1, 2, 3], 3)
+    d.reset(ctx)
+    sizes = []
+    for _ in range(8):
+        tree = d.propose(ctx)
+        sizes.append(len(tree))
+        d.update(ctx, tree, [0], [])                            # every draft rejected
+    assert sizes[:d.cfg.explore_min] == [1 + d.cfg.explore_len] * d.cfg.explore_min
+    assert sizes[d.cfg.explore_min:] == [1] * (8 - d.cfg.explore_min)    # then it stops paying for it

@@ -149,3 +149,13 @@ def test_warm_up_cancelled_keeps_partial_prefix(engine):
     req.is_cancelled = None
     res = engine.complete(req)
     assert res.stats["reused_prompt_tokens"] == cached and res.tokens == reference(engine, req)
+
+
+def test_warm_chunk_follows_the_cost_curve(engine, monkeypatch):
+    from codeswift.budget import CostCurve
+    assert engine.warm_chunk() == 128                          # nothing measured: a fixed chunk
+    monkeypatch.setattr(engine.cfg, "measure_cost", True)
+    monkeypatch.setattr(engine, "cost", CostCurve((1, 64), (10.0, 640.0)))      # 10 ms/token (CPU)
+    assert engine.warm_chunk() == 16
+    monkeypatch.setattr(engine, "cost", CostCurve((1, 64), (5.0, 6.4)))         # 0.1 ms/token (GPU)
+    assert engine.warm_chunk() == 512
