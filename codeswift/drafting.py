@@ -26,7 +26,7 @@ class SourceStats:
     hits: int = 0                     # tokens of this kind on accepted paths (lifetime)
     observed: int = 0                 # tested tokens (lifetime, not decayed)
     decay: float = 0.99
-    explore: float = 1.5              # z of the upper confidence bound used for ranking
+    explore: float = 0.5              # z of the upper confidence bound used for ranking
 
     @property
     def rate(self) -> float:
@@ -55,7 +55,7 @@ class DraftConfig:
     tree: bool = True                 # False: verify only the best single chain
     slow_timeout_ms: float = 5.0      # slow sources answering later than this are dropped
     weights: dict = field(default_factory=dict)   # optional static source weights
-    explore_min: int = 4              # verify a kind's draft regardless of cost until tested this often
+    explore_min: int = 2              # verify a kind's draft regardless of cost until tested this often
     explore_len: int = 8              # tokens verified by such an exploration
 
 
