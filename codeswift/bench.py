@@ -320,14 +320,18 @@ def _run_request(ref: Engine, engines: dict, lcpp, methods: list[str], r: Reques
 
 def _follow_model(ref: Engine, engines: dict, lcpp, methods: list[str], task: Task, first: list[dict],
                   args) -> list[dict]:
-    """Session where the developer types along the model's own suggestion (rather than the gold):
-    requests at evenly spread points of the first suggestion of the main reference method."""
+    """Session where the developer accepts the model's own suggestion word by word (VS Code's
+    "Accept Next Word" on an inline suggestion), asking again after some of those words:
+    requests at word ends spread evenly over the first suggestion of the main reference method."""
+    import re
     main_ref = "ar" if "ar" in methods else "llamacpp-ar"
     shown = next(r["text"] for r in first if r["method"] == main_ref and r["request"] == 0)
+    ends = [m.end() for m in re.finditer(r"\s*(\w+|[^\w\s])", shown) if m.end() < len(shown)]
     n = args.session_requests
-    cuts = sorted({int(round(i * len(shown) / n)) for i in range(1, n)})
+    cuts = sorted({ends[int(i * len(ends) / n)] for i in range(1, n)}) if ends else []
     rows = []
-    for i, c in enumerate(c for c in cuts if 0 < c < len(shown)):
+    for i, c in enumerate(cuts):
         rows += _run_request(ref, engines, lcpp, methods,
-                             Request(task, task.prefix + shown[:c], task.suffix, len(first) // len(methods) + i, "model"), args)
+                             Request(task, task.prefix + shown[:c], task.suffix, len(first) // len(methods) + i,
+                                     "model"), args)
     return rows

@@ -27,8 +27,8 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=("cold", "session"), default="cold",
                    help="cold: each task once from scratch; session: simulate typing the gold span")
     p.add_argument("--session-follow", choices=("gold", "model"), default="gold",
-                   help="session mode: the developer types the gold span (gold), or types along the model's "
-                        "first suggestion (model), as when accepting it word by word (default: %(default)s)")
+                   help="session mode: the developer types the gold span character by character (gold), or "
+                        "accepts the model's first suggestion word by word (model) (default: %(default)s)")
     p.add_argument("--gguf", help="GGUF file for the llama.cpp methods (default: from --model if it is a "
                                   "known name or a .gguf)")
     p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")
