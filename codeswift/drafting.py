@@ -62,7 +62,7 @@ class DraftConfig:
 def draft_kind(d: Draft) -> str:
     """Acceptance is learned per source and evidence level: a draft's score is its match
     length (plus a fraction for repeat counts), and longer matches are accepted more often."""
-    return f"{d.source}#{min(int(d.score), 4)}"
+    return f"{d.source}#{min(int(d.score), 8)}"
 
 
 class Drafter:

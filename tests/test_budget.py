@@ -124,7 +124,7 @@ def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no(
         d.update(ctx, tree, list(range(len(tree))), tree.tokens[1:].tolist())   # all accepted
     assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
     # after a few fully accepted explorations the measured rate makes long chains pay
-    assert trees[-1] > 8 and d.stats["pref#4@2"].rate > 0.8
+    assert trees[-1] > 8 and d.stats["pref#8@2"].rate > 0.8
 
 
 def test_forced_exploration_when_even_the_bound_says_no():
