@@ -60,9 +60,12 @@ class DraftConfig:
 
 
 def draft_kind(d: Draft) -> str:
-    """Acceptance is learned per source and evidence level: a draft's score is its match
-    length (plus a fraction for repeat counts), and longer matches are accepted more often."""
-    return f"{d.source}#{min(int(d.score), 8)}"
+    """Acceptance is learned per source and evidence level. A draft's score is its match length
+    (plus a fraction for repeat counts); longer matches are accepted more often. Three levels
+    (1-2, 3-5, 6+ matched tokens) keep the number of kinds, each explored before it is
+    trusted, small."""
+    level = 0 if d.score < 3 else 1 if d.score < 6 else 2
+    return f"{d.source}#{level}"
 
 
 class Drafter:

@@ -89,13 +89,13 @@ def test_acceptance_is_learned_per_source_and_match_length():
     ctx = DraftContext([1, 2, 3], 3)
     d.reset(ctx)
     tree = d.propose(ctx)
-    assert {"context#4@1", "context#4@2", "context#1@1"} <= set(d.stats)
-    assert set().union(*tree.sources[1:]) <= {"context#4", "context#1"}
+    assert {"context#1@1", "context#1@2", "context#0@1"} <= set(d.stats)
+    assert set().union(*tree.sources[1:]) <= {"context#1", "context#0"}
     # node 1 (token 5, the long match) accepted, token 7 rejected
     path = [0] + [i for i in range(1, len(tree)) if int(tree.tokens[i]) == 5]
     d.update(ctx, tree, path, [5])
-    assert d.stats["context#4@1"].rate > d.stats["context#1@1"].rate
-    assert d.stats["context#4@1"].observed == 1 and d.stats["context#4@2"].observed == 1   # token 6 tested
+    assert d.stats["context#1@1"].rate > d.stats["context#0@1"].rate
+    assert d.stats["context#1@1"].observed == 1 and d.stats["context#1@2"].observed == 1   # token 6 tested
     assert d.completion["context"][1] == 1 and 0 < d.rate("context") < 1
 
 
@@ -124,7 +124,7 @@ def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no(
         d.update(ctx, tree, list(range(len(tree))), tree.tokens[1:].tolist())   # all accepted
     assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
     # after a few fully accepted explorations the measured rate makes long chains pay
-    assert trees[-1] > 8 and d.stats["pref#8@2"].rate > 0.8
+    assert trees[-1] > 8 and d.stats["pref#2@2"].rate > 0.8
 
 
 def test_forced_exploration_when_even_the_bound_says_no():
