@@ -190,7 +190,10 @@ def run_bench(args: argparse.Namespace) -> dict:
     console = Console(stderr=True, width=140)
     if args.threads:
         torch.set_num_threads(args.threads)
-    methods = parse_methods(args.methods)
+    spec = args.methods
+    if getattr(args, "backend", "auto") == "llamacpp" and spec == "ar,pld,codeswift":
+        spec = "llamacpp-ar,llamacpp-pld,codeswift-llamacpp"     # the same comparison on llama.cpp
+    methods = parse_methods(spec)
     tasks = load_tasks(args.tasks, args.limit, set(args.kinds.split(",")) if args.kinds else None)
     if not tasks:
         raise BadInputError("no tasks selected")

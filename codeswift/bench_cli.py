@@ -23,7 +23,7 @@ def register(sub) -> None:
                         "-context, -timing, -tree, -kv; llama.cpp (GGUF): llamacpp-ar, llamacpp-pld "
                         "(llama-cpp-python's prompt lookup), codeswift-llamacpp and its ablations "
                         "(codeswift-llamacpp-tree, ...). Each family is compared with its own greedy run "
-                        "(default: %(default)s)")
+                        "(default: %(default)s; with --backend llamacpp: llamacpp-ar,llamacpp-pld,codeswift-llamacpp)")
     p.add_argument("--mode", choices=("cold", "session"), default="cold",
                    help="cold: each task once from scratch; session: simulate typing the gold span")
     p.add_argument("--session-follow", choices=("gold", "model"), default="gold",
@@ -35,8 +35,8 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
     p.add_argument("--stop", choices=("none", "line", "block"),
                    help="override the stop rule (default: line for line tasks, block for functions)")
-    p.add_argument("--prefix-tokens", type=int, default=1024, help="prompt budget for the prefix (default: %(default)s)")
-    p.add_argument("--suffix-tokens", type=int, default=256, help="prompt budget for the suffix (default: %(default)s)")
+    p.add_argument("--prefix-tokens", type=int, default=512, help="prompt budget for the prefix (default: %(default)s)")
+    p.add_argument("--suffix-tokens", type=int, default=128, help="prompt budget for the suffix (default: %(default)s)")
     p.add_argument("--no-heal", action="store_true",
                    help="keep trailing whitespace at the cursor in the prompt (to measure what healing gives)")
     p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")

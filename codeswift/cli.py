@@ -21,11 +21,14 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                         "or Hugging Face id (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
     p.add_argument("--dtype", default="auto", help="auto (bf16 where supported), bfloat16, float16, float32")
+    p.add_argument("--backend", default="auto", choices=("auto", "transformers", "llamacpp"),
+                   help="verifier runtime: auto picks llama.cpp for GGUF files and known names on CPU when "
+                        "llama-cpp-python is installed (pip install 'codeswift[llamacpp]'), else transformers")
 
 
 def engine_config_from_args(args: argparse.Namespace, **overrides):
     from .engine import EngineConfig
-    fields = {k: getattr(args, k) for k in ("model", "device", "dtype") if hasattr(args, k)}
+    fields = {k: getattr(args, k) for k in ("model", "device", "dtype", "backend") if hasattr(args, k)}
     return EngineConfig(**{**fields, **overrides})
 
 

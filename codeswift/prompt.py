@@ -38,10 +38,14 @@ FAMILIES = (
 
 @dataclass(frozen=True)
 class PromptBudget:
-    """Token budget of the prompt; defaults are the CPU ones (GPU users can afford more)."""
-    prefix: int = 1024
-    suffix: int = 256
-    snippets: int = 512
+    """Token budget of the prompt; defaults are the CPU ones (GPU users can afford more).
+
+    Measured on 12 repo-dev tasks, Qwen2.5-Coder-0.5B Q4_K_M on 2 CPU cores (greedy output vs
+    gold, edit similarity / cold time to first token): 256+64 tokens 0.31 / 1.5 s, 512+128
+    0.50 / 3.9 s, 1024+256 0.49 / 9.9 s, 1536+384 0.52 / 15.4 s. 512+128 is the knee."""
+    prefix: int = 512
+    suffix: int = 128
+    snippets: int = 256
     align_lines: int = 32             # prefix start moves in steps of this many lines
 
     @classmethod

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
 def defaults_from_args(args: argparse.Namespace):
     """Command-line flags as the server's default Options (checked like initializationOptions)."""
     from .options import Options, parse_options
-    raw = {"model": args.model, "device": args.device, "dtype": args.dtype, "maxTokens": args.max_tokens,
+    raw = {"model": args.model, "device": args.device, "dtype": args.dtype, "backend": args.backend,
+           "maxTokens": args.max_tokens,
            "debounceMs": args.debounce_ms, "index": not args.no_index, "serverUrl": args.server_url,
            "warmup": not args.no_warmup}
     options, warnings = parse_options(raw, Options())
