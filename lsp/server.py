@@ -3,7 +3,7 @@
 One small handler per LSP method. Standard: inline completion (LSP 3.18), completion,
 incremental sync, `$/cancelRequest`, `$/progress`. Custom (docs/protocol.md):
 `codeswift/completionShown`, `codeswift/completionAccepted`, `codeswift/status` (request and
-notification), `codeswift/reindex`.
+notification), `codeswift/reindex`, `codeswift/cursor`.
 """
 from __future__ import annotations
 
@@ -369,6 +369,25 @@ def completion_accepted(ls: CodeswiftServer, params: Any) -> None:
     ls.completer.stats.accepted += 1
     ls.completer.stats.accepted_chars += chars
     ls.send_status()
+
+
+@SERVER.feature("codeswift/cursor")
+def cursor(ls: CodeswiftServer, params: Any) -> None:
+    """The cursor moved to `position` in `textDocument` (LSP has no such notification; clients
+    that can send it let the server prefill the prompt there before the user types)."""
+    p = plain(params)
+    try:
+        uri = p["textDocument"]["uri"]
+        pos = types.Position(line=int(p["position"]["line"]), character=int(p["position"]["character"]))
+        if pos.line < 0 or pos.character < 0:
+            raise ValueError("negative position")
+    except (KeyError, TypeError, ValueError) as e:
+        log.warning("ignoring malformed codeswift/cursor %r: %s", p, e)
+        return
+    doc = ls.documents.get(uri)
+    if doc is None or ls.completer is None:
+        return
+    ls.completer.touched(doc, doc._clamped_offset(pos))
 
 
 @SERVER.feature(STATUS)

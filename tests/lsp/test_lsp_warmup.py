@@ -92,6 +92,27 @@ async def test_an_edit_in_another_region_warms_there(configured, workspace, engi
     assert items == ([want] if want else [])
 
 
+async def test_cursor_notification_warms_where_the_cursor_rests(configured, workspace, engine):
+    """`codeswift/cursor` (sent by the VS Code extension): the prompt at the cursor is prefilled
+    before the user types, so the first completion there reuses all of it. Malformed ones are
+    ignored and the server keeps serving."""
+    docs = Docs(configured, workspace)
+    doc = text("kilo", 200)                                       # far over the prompt budget
+    uri = docs.open("warm_cursor.py", doc)
+    await until(lambda: warmed(configured, uri))                  # the top, on open
+    configured.protocol.notify("codeswift/cursor", {"textDocument": {"uri": uri}})            # no position
+    configured.protocol.notify("codeswift/cursor", {"textDocument": {"uri": uri}, "position": {"line": -1, "character": 0}})
+    cut = doc.index("def kilo150(")
+    line = doc[:cut].count("\n")
+    configured.protocol.notify("codeswift/cursor", {"textDocument": {"uri": uri},
+                                                    "position": {"line": line, "character": 0}})
+    await until(lambda: len(warmed(configured, uri)) == 2)
+    items, (prompt, reused) = await complete(configured, docs, uri, (line, 0))
+    assert reused == prompt - 1
+    want = expected_text(engine, doc[:cut], doc[cut:], uri, max_tokens=MAX_TOKENS)
+    assert items == ([want] if want else [])
+
+
 async def test_a_completion_racing_a_warm_up_is_answered(configured, workspace, engine):
     """Whether the warm-up is pending, running or done when the request comes, the answer is exact."""
     docs = Docs(configured, workspace)

@@ -109,7 +109,22 @@ export function activate(context: vscode.ExtensionContext): void {
     await vscode.window.showTextDocument(doc, { preview: true });
   });
 
+  // Where the cursor rests (LSP has no such message): the server prefills the prompt there
+  // before the user types (`codeswift/cursor`, docs/protocol.md). Debounced; the server itself
+  // ignores moves within the region it already warmed.
+  let cursorTimer: ReturnType<typeof setTimeout> | undefined;
+  const onSelection = (e: vscode.TextEditorSelectionChangeEvent) => {
+    const sel = e.selections[0];
+    if (sel === undefined || !sel.isEmpty || e.textEditor.document.uri.scheme !== 'file') return;
+    const uri = e.textEditor.document.uri.toString();
+    const position = { line: sel.active.line, character: sel.active.character };
+    if (cursorTimer !== undefined) clearTimeout(cursorTimer);
+    cursorTimer = setTimeout(() => session?.notify('codeswift/cursor', { textDocument: { uri }, position }), 250);
+  };
+
   context.subscriptions.push(log, statusBar, feedback,
+    vscode.window.onDidChangeTextEditorSelection(onSelection),
+    { dispose: () => { if (cursorTimer !== undefined) clearTimeout(cursorTimer); } },
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('codeswift')) return;
       const next = currentSettings(log);
