@@ -219,6 +219,7 @@ def run_bench(args: argparse.Namespace) -> dict:
             ref = Engine(lref, lcpp.tokenizer, EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace), lcpp.model_id)
     console.print(f"{len(tasks)} tasks; mode {args.mode}; methods {', '.join(methods)}")
     _warm_up(ref, engines, lcpp, methods)
+    calibration = _calibrate(engines, tasks, args, console) if args.calibrate else []
     ws = RepoWorkspace()
     rows: list[dict] = []
     meta = {"model": args.model, "gguf": str(lcpp.gguf) if lcpp else None, "mode": args.mode,
@@ -228,7 +229,8 @@ def run_bench(args: argparse.Namespace) -> dict:
             "cost_curve_ms": {m: e.cost.to_json() for m, e in engines.items()},
             "backends": {m: f"{e.backend.name} {e.backend.device} {e.backend.dtype}" for m, e in engines.items()},
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": args.threads,
-            "torch_threads": torch.get_num_threads(), "session_follow": args.session_follow}
+            "torch_threads": torch.get_num_threads(), "session_follow": args.session_follow,
+            "calibration_tasks": calibration}
     interrupted = False
     try:
         with Progress(console=console) as prog:
@@ -259,6 +261,40 @@ def run_bench(args: argparse.Namespace) -> dict:
         ws.close()
     meta["interrupted"] = interrupted
     return report(rows, meta, methods, Path(args.out), console)
+
+
+def _calibrate(engines: dict, measured: list[Task], args, console) -> list[str]:
+    """Let the engines learn per-kind draft acceptance (rates, not content) on `args.calibrate`
+    tasks that are not measured, as an engine in use for a while has; then forget all content."""
+    ids = {t.task_id for t in measured}
+    pool = [t for t in load_tasks(args.tasks, None, set(args.kinds.split(",")) if args.kinds else None)
+            if t.task_id not in ids]
+    if not pool:
+        return []
+    from .bench_tasks import _spread
+    chosen = _spread(pool, args.calibrate)
+    console.print(f"calibrating draft acceptance on {len(chosen)} other tasks (not measured)")
+    ws = RepoWorkspace()
+    try:
+        for task in chosen:
+            repo = ws.prepare(task) if not args.no_repo else None
+            follow = args.mode == "session" and args.session_follow == "model"
+            for e in engines.values():
+                e.attach_repo(str(repo) if repo else None)
+                ask = lambda prefix: e.complete(CompletionRequest(   # noqa: E731
+                    prefix=prefix, suffix=task.suffix, path=task.path, language=task.language,
+                    max_tokens=args.max_tokens, stop=args.stop or task.stop, doc_id=task.task_id))
+                if follow:
+                    shown = ask(task.prefix).text
+                    for c in word_cuts(shown, args.session_requests):
+                        ask(task.prefix + shown[:c])
+                else:
+                    for r in build_requests(task, args.mode, args.session_requests):
+                        ask(r.prefix)
+                e.reset_caches()
+    finally:
+        ws.close()
+    return [t.task_id for t in chosen]
 
 
 def _warm_up(ref: Engine, engines: dict, lcpp, methods: list[str]) -> None:
@@ -326,15 +362,18 @@ def _follow_model(ref: Engine, engines: dict, lcpp, methods: list[str], task: Ta
     """Session where the developer accepts the model's own suggestion word by word (VS Code's
     "Accept Next Word" on an inline suggestion), asking again after some of those words:
     requests at word ends spread evenly over the first suggestion of the main reference method."""
-    import re
     main_ref = "ar" if "ar" in methods else "llamacpp-ar"
     shown = next(r["text"] for r in first if r["method"] == main_ref and r["request"] == 0)
-    ends = [m.end() for m in re.finditer(r"\s*(\w+|[^\w\s])", shown) if m.end() < len(shown)]
-    n = args.session_requests
-    cuts = sorted({ends[int(i * len(ends) / n)] for i in range(1, n)}) if ends else []
     rows = []
-    for i, c in enumerate(cuts):
+    for i, c in enumerate(word_cuts(shown, args.session_requests)):
         rows += _run_request(ref, engines, lcpp, methods,
                              Request(task, task.prefix + shown[:c], task.suffix, len(first) // len(methods) + i,
                                      "model"), args)
     return rows
+
+
+def word_cuts(shown: str, n: int) -> list[int]:
+    """Up to n-1 offsets in `shown` at word ends (what "Accept Next Word" stops at), spread evenly."""
+    import re
+    ends = [m.end() for m in re.finditer(r"\s*(\w+|[^\w\s])", shown) if m.end() < len(shown)]
+    return sorted({ends[int(i * len(ends) / n)] for i in range(1, n)}) if ends else []

@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--session-follow", choices=("gold", "model"), default="gold",
                    help="session mode: the developer types the gold span character by character (gold), or "
                         "accepts the model's first suggestion word by word (model) (default: %(default)s)")
+    p.add_argument("--calibrate", type=int, default=0, metavar="N",
+                   help="first let each codeswift engine learn draft acceptance on N other tasks (not measured), "
+                        "as an engine in use for a while has; content caches are cleared after (default: 0)")
     p.add_argument("--gguf", help="GGUF file for the llama.cpp methods (default: from --model if it is a "
                                   "known name or a .gguf)")
     p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")

@@ -105,10 +105,13 @@ def test_bench_session_following_the_model(tiny_qwen, repo_dev, tmp_path):
     r = subprocess.run([sys.executable, "-m", "codeswift.cli", "bench", "--model", str(tiny_qwen),
                         "--tasks", str(repo_dev[0]), "--limit", "1", "--methods", "codeswift,codeswift-cache",
                         "--max-tokens", "16", "--stop", "none", "--out", str(out), "--dtype", "float32",
-                        "--mode", "session", "--session-follow", "model", "--session-requests", "3"],
+                        "--mode", "session", "--session-follow", "model", "--session-requests", "3",
+                        "--calibrate", "1"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    rows = json.loads((out / "results.json").read_text())["rows"]
+    data = json.loads((out / "results.json").read_text())
+    rows = data["rows"]
+    assert data["meta"]["calibration_tasks"] == ["proj/function/1"]     # not the measured task
     ar = [row for row in rows if row["method"] == "ar"]
     assert len(ar) >= 2 and all(row["identical"] for row in rows)      # fp32: lossless
     assert [row["request"] for row in ar] == list(range(len(ar)))
@@ -136,3 +139,12 @@ def test_bench_llamacpp_methods(repo_dev, tmp_path):
     for row in data["rows"]:              # quantized: any divergence must start at a near-tie
         assert row["identical"] or row["near_tie"], row
     assert data["summary"]["codeswift-llamacpp"]["reference"] == "llamacpp-ar"
+
+
+def test_word_cuts_stop_at_word_ends():
+    from codeswift.bench import word_cuts
+    shown = "return self.items.pop()"
+    cuts = word_cuts(shown, 4)
+    assert len(cuts) == 3 and cuts == sorted(cuts)
+    assert all(shown[c - 1].isalnum() or shown[c - 1] in "._()" for c in cuts)
+    assert word_cuts("", 4) == [] and word_cuts("x", 4) == []
