@@ -199,7 +199,8 @@ def run_bench(args: argparse.Namespace) -> dict:
         raise BadInputError("no tasks selected")
     budget = PromptBudget(prefix=args.prefix_tokens, suffix=args.suffix_tokens)
     base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
-                        sources=ALL_SOURCES, prompt=budget, heal_whitespace=not args.no_heal)
+                        sources=ALL_SOURCES, prompt=budget, heal_whitespace=not args.no_heal,
+                        persist_stats=False)           # every run learns afresh (see --calibrate)
     engines: dict[str, Engine] = {}
     ref: Engine | None = None
     if any(not is_llamacpp(m) for m in methods):

@@ -164,6 +164,24 @@ class Drafter:
         self.completion[source.name][0] += len(drafts)
         return [d for d in drafts if d.tokens]
 
+    def export_stats(self) -> dict:
+        """Learned acceptance per kind of draft token (calibration, no content), for saving."""
+        return {k: {"tested": st.tested, "accepted": st.accepted, "observed": st.observed}
+                for k, st in self.stats.items() if "@" in k}
+
+    def import_stats(self, data: dict) -> int:
+        """Start from saved acceptance (see export_stats); returns the kinds loaded."""
+        n = 0
+        for k, d in data.items():
+            try:
+                tested, accepted, observed = float(d["tested"]), float(d["accepted"]), int(d["observed"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if "@" in k and 0 <= accepted <= tested and tested > 0 and observed >= 0:
+                self.stats[k] = SourceStats(tested=tested, accepted=accepted, observed=observed)
+                n += 1
+        return n
+
     def rate(self, name: str) -> float:
         """A source's acceptance rate over all its kinds of draft tokens (for reports)."""
         kinds = [st for k, st in self.stats.items() if k.startswith(name + "#")]

@@ -36,6 +36,7 @@ class EngineConfig:
     kv_reuse: bool = True
     kv_cache_mb: int = 1024
     measure_cost: bool = True                 # measure the forward-cost curve (cached on disk)
+    persist_stats: bool = True                # keep learned draft acceptance on disk across sessions
     repo_root: str | None = None              # repository to index for drafts and snippets
     corpus_dir: str | None = None             # general corpus built by `codeswift corpus build`
     prompt: PromptBudget | None = None
@@ -66,6 +67,39 @@ class Engine:
                                DraftConfig(**{**self.cfg.draft.__dict__, "tree": self.cfg.tree}),
                                TimingPolicy(enabled=self.cfg.timing))
         self._lock = threading.Lock()
+        self._stats_path = self._acceptance_path() if self.cfg.persist_stats and self.cfg.measure_cost else None
+        self._stats_saved = time.monotonic()
+        self._load_stats()
+
+    # -- learned acceptance, kept across sessions ----------------------------------------
+    def _acceptance_path(self):
+        import hashlib
+        from .models import cache_root
+        key = f"{self.model_id}|{self.backend.device}|{self.backend.dtype}"
+        return cache_root() / "acceptance" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+    def _load_stats(self) -> None:
+        import json
+        if self._stats_path is None:
+            return
+        try:
+            self.drafter.import_stats(json.loads(self._stats_path.read_text()))
+        except (OSError, ValueError, AttributeError):
+            pass                                  # none yet, or unreadable: learn afresh
+
+    def save_stats(self) -> None:
+        """Write the drafter's learned acceptance (atomic; done every 30 s of use anyway)."""
+        import json
+        if self._stats_path is None:
+            return
+        self._stats_saved = time.monotonic()
+        try:
+            self._stats_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._stats_path.with_suffix(f".{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(self.drafter.export_stats()))
+            tmp.replace(self._stats_path)
+        except OSError:
+            pass                                  # read-only cache: keep learning in memory
 
     @classmethod
     def load(cls, config: EngineConfig) -> "Engine":
@@ -175,6 +209,8 @@ class Engine:
             # cost(1 token) / cost(mean tree size). Not wall-clock: that needs `codeswift bench`.
             stats["est_speedup"] = (round(stats["accepted_per_step"] * self.cost(1) / self.cost(stats["mean_tree_nodes"]), 3)
                                     if st.steps and self.cfg.measure_cost else None)
+            if self._stats_path is not None and time.monotonic() - self._stats_saved > 30:
+                self.save_stats()
             return CompletionResult(text=text, tokens=out, finish_reason=reason, stats=stats)
 
 

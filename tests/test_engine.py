@@ -159,3 +159,23 @@ def test_warm_chunk_follows_the_cost_curve(engine, monkeypatch):
     assert engine.warm_chunk() == 16
     monkeypatch.setattr(engine, "cost", CostCurve((1, 64), (5.0, 6.4)))         # 0.1 ms/token (GPU)
     assert engine.warm_chunk() == 512
+
+
+def test_learned_acceptance_survives_a_restart(tiny_qwen, tmp_path, monkeypatch):
+    """Per-kind acceptance (no content) is saved under CODESWIFT_CACHE and loaded by the next
+    engine for the same model and device, so a new editor session starts calibrated."""
+    monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(tiny_qwen)
+    first = Engine(model, tok, EngineConfig(), model_id="tiny")
+    for i in range(3):
+        first.complete(CompletionRequest(prefix=CODE[:60 + 40 * i], max_tokens=16, doc_id=f"d{i}"))
+    learned = first.drafter.export_stats()
+    assert learned
+    first.save_stats()
+    again = Engine(model, tok, EngineConfig(), model_id="tiny")
+    assert again.drafter.export_stats() == learned
+    other = Engine(model, tok, EngineConfig(persist_stats=False), model_id="tiny")
+    assert other.drafter.export_stats() == {}
+    (tmp_path / "acceptance").joinpath(first._stats_path.name).write_text("not json")
+    assert Engine(model, tok, EngineConfig(), model_id="tiny").drafter.export_stats() == {}
