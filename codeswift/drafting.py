@@ -68,6 +68,21 @@ def draft_kind(d: Draft) -> str:
     return f"{d.source}#{level}"
 
 
+def _useful(d: Draft, ctx: DraftContext) -> Draft:
+    """The part of a draft that can be emitted: no deeper than the tokens left, and nothing
+    after a token that ends the completion (EOS, or a newline when it stops at end of line).
+    Verifying the rest could never pay."""
+    toks = d.tokens if ctx.max_depth is None else d.tokens[:max(ctx.max_depth, 0)]
+    if ctx.is_final is not None:
+        for i, t in enumerate(toks):
+            if ctx.is_final(t):
+                toks = toks[:i + 1]
+                break
+    if len(toks) != len(d.tokens):
+        d.tokens = list(toks)
+    return d
+
+
 class Drafter:
     def __init__(self, sources: list[DraftSource], cost: CostCurve | None = None,
                  config: DraftConfig | None = None, timing: TimingPolicy | None = None):
@@ -91,7 +106,7 @@ class Drafter:
     # -- propose ------------------------------------------------------------------------
     def propose(self, ctx: DraftContext) -> TokenTree:
         t0 = time.perf_counter()
-        drafts = self._collect(ctx)
+        drafts = [d for d in map(lambda d: _useful(d, ctx), self._collect(ctx)) if d.tokens]
         root = int(ctx.tokens[-1])
         weighted = []
         for d in drafts:

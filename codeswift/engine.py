@@ -67,6 +67,7 @@ class Engine:
                                DraftConfig(**{**self.cfg.draft.__dict__, "tree": self.cfg.tree}),
                                TimingPolicy(enabled=self.cfg.timing))
         self._lock = threading.Lock()
+        self._token_texts: dict[int, str] = {}
         self._stats_path = self._acceptance_path() if self.cfg.persist_stats and self.cfg.measure_cost else None
         self._stats_saved = time.monotonic()
         self._load_stats()
@@ -178,6 +179,23 @@ class Engine:
         per_token = self.cost(self.cost.ks[-1]) / self.cost.ks[-1]
         return int(min(512, max(16, target_ms / max(per_token, 1e-3)))) if self.cfg.measure_cost else 128
 
+    def _final_check(self, stop: str):
+        """Tokens after which a completion emits nothing more: the stop tokens, and with
+        stop="line" any token containing a newline (drafts are cut after them)."""
+        eos = self.prompts.stop_ids
+        if stop != "line":
+            return lambda t: t in eos
+        texts = self._token_texts
+
+        def final(t: int) -> bool:
+            if t in eos:
+                return True
+            text = texts.get(t)
+            if text is None:
+                text = texts[t] = self.tokenizer.decode([t])
+            return "\n" in text
+        return final
+
     def source(self, name: str) -> DraftSource | None:
         return next((s for s in self.sources if s.name == name), None)
 
@@ -198,7 +216,8 @@ class Engine:
             out, reason, st = generate(
                 self.backend, prompt, req.max_tokens, self.prompts.stop_ids, drafter=drafter,
                 stop=stop, cache_key=key, is_cancelled=req.is_cancelled, sampler=sampler,
-                ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language})
+                ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language,
+                          "is_final": self._final_check(req.stop)})
             text = self.tokenizer.decode(out, skip_special_tokens=True)
             if reason == "stop":
                 text = cut_text(text, req.stop, line_prefix)

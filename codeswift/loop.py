@@ -91,6 +91,7 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
             if is_cancelled is not None and is_cancelled():
                 raise CancelledError("completion cancelled")
             ctx.step = st.steps
+            ctx.max_depth = max_new - (len(tokens) - len(prompt)) - 1
             tree = _propose(drafter, ctx, st)
             if sampler is None:
                 path, bonus = greedy_accept(tree, _verify(backend, tree, st))

@@ -7,7 +7,7 @@ drafter calls them in parallel and drops late ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -21,6 +21,8 @@ class DraftContext:
     path: str = ""
     language: str = ""
     step: int = 0                      # decoding step index within this completion
+    max_depth: int | None = None       # draft tokens that can still be emitted (max tokens left - 1)
+    is_final: Callable[[int], bool] | None = None   # a token after which nothing more is emitted
 
 
 @dataclass

@@ -151,3 +151,12 @@ def test_forced_exploration_when_even_the_bound_says_no():
         d.update(ctx, tree, [0], [])                            # every draft rejected
     assert sizes[:d.cfg.explore_min] == [1 + d.cfg.explore_len] * d.cfg.explore_min
     assert sizes[d.cfg.explore_min:] == [1] * (8 - d.cfg.explore_min)    # then it stops paying for it
+
+
+def test_drafts_are_cut_to_what_can_be_emitted():
+    from codeswift.drafting import _useful
+    ctx = DraftContext([1, 2, 3], 3, max_depth=4, is_final=lambda t: t == 99)
+    assert _useful(Draft([5, 6, 7, 8, 9, 10], 1.0), ctx).tokens == [5, 6, 7, 8]      # tokens left
+    assert _useful(Draft([5, 99, 7], 1.0), ctx).tokens == [5, 99]                  # nothing after a final one
+    assert _useful(Draft([5, 6], 1.0), DraftContext([1], 1, max_depth=0)).tokens == []
+    assert _useful(Draft([5, 6], 1.0), DraftContext([1], 1)).tokens == [5, 6]
