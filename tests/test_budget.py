@@ -8,6 +8,22 @@ from codeswift.drafting import Drafter, SourceStats
 from codeswift.sources import Draft, DraftContext
 
 
+class FixedSource:
+    """A draft source proposing the same drafts every step (`make()` builds fresh Draft objects)."""
+
+    def __init__(self, name, make):
+        self.name, self.make = name, make
+
+    def reset(self, ctx):
+        pass
+
+    def observe(self, ctx, accepted):
+        pass
+
+    def propose(self, ctx, max_len, max_drafts):
+        return self.make()
+
+
 class CountingBackend:
     """A backend whose verify cost is known: 10 ms + 1 ms per token (no model)."""
     name, device, dtype = "fake", "cpu-fake", "f32"
@@ -73,19 +89,8 @@ def test_upper_confidence_bound_explores_then_converges():
 
 
 def test_acceptance_is_learned_per_source_and_match_length():
-    class Src:
-        name = "context"
-
-        def reset(self, ctx):
-            pass
-
-        def observe(self, ctx, accepted):
-            pass
-
-        def propose(self, ctx, max_len, max_drafts):
-            return [Draft([5, 6], score=4.0), Draft([7], score=1.0)]
-
-    d = Drafter([Src()])
+    src = FixedSource("context", lambda: [Draft([5, 6], score=4.0), Draft([7], score=1.0)])
+    d = Drafter([src])
     ctx = DraftContext([1, 2, 3], 3)
     d.reset(ctx)
     tree = d.propose(ctx)
@@ -100,21 +105,10 @@ def test_acceptance_is_learned_per_source_and_match_length():
 
 
 def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no():
-    class Src:
-        name = "pref"
-
-        def reset(self, ctx):
-            pass
-
-        def observe(self, ctx, accepted):
-            pass
-
-        def propose(self, ctx, max_len, max_drafts):
-            return [Draft(list(range(10, 30)), score=9.0)]
-
+    src = FixedSource("pref", lambda: [Draft(list(range(10, 30)), score=9.0)])
     # llama.cpp Q4 on 2 CPU cores: a second token doubles the step, more cost ~11 ms each
     steep = CostCurve((1, 2, 4, 8, 16, 32, 64), (27.0, 53.0, 75.0, 133.0, 212.0, 394.0, 736.0))
-    d = Drafter([Src()], steep)
+    d = Drafter([src], steep)
     ctx = DraftContext([1, 2, 3], 3)
     d.reset(ctx)
     trees = []
@@ -128,20 +122,9 @@ def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no(
 
 
 def test_forced_exploration_when_even_the_bound_says_no():
-    class Src:
-        name = "context"                   # answered inline (no timing policy)
-
-        def reset(self, ctx):
-            pass
-
-        def observe(self, ctx, accepted):
-            pass
-
-        def propose(self, ctx, max_len, max_drafts):
-            return [Draft(list(range(10, 30)), score=2.0)]
-
+    src = FixedSource("context", lambda: [Draft(list(range(10, 30)), score=2.0)])    # answered inline (no timing policy)
     linear = CostCurve((1, 2, 64), (10.0, 20.0, 640.0))       # every token costs a full pass
-    d = Drafter([Src()], linear)
+    d = Drafter([src], linear)
     ctx = DraftContext([1, 2, 3], 3)
     d.reset(ctx)
     sizes = []
