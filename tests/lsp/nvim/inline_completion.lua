@@ -56,6 +56,9 @@ local function inline_at_end_of_line_3()
 end
 
 local first = inline_at_end_of_line_3()
+-- What lsp/README suggests for Neovim on CursorHold: tell the server where the cursor rests.
+vim.api.nvim_win_set_cursor(0, { 3, 0 })
+client:notify("codeswift/cursor", vim.lsp.util.make_position_params(0, client.offset_encoding))
 local eol = #"        data = 'é' + f.re"
 vim.api.nvim_buf_set_text(buf, 2, eol, 2, eol, { "ad" })
 local second = inline_at_end_of_line_3()
