@@ -20,8 +20,7 @@ from .bench_tasks import RepoWorkspace, Task, load_tasks
 from .engine import ALL_SOURCES, Engine, EngineConfig
 from .errors import BadInputError
 from .loop import finalize
-from .prompt import drop_typed
-from .stops import cut_text, make_stop
+from .stops import make_stop
 from .types import CompletionRequest
 
 BASELINES = ("ar", "pld", "llamacpp-ar", "llamacpp-pld")
@@ -201,14 +200,15 @@ def run_bench(args: argparse.Namespace) -> dict:
     base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
                         sources=ALL_SOURCES, prompt=budget, heal_whitespace=not args.no_heal,
                         persist_stats=False)           # every run learns afresh (see --calibrate)
+    # The reference engine when no codeswift method runs: it only builds prompts and texts.
+    prompts_only = EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace)
     engines: dict[str, Engine] = {}
     ref: Engine | None = None
     if any(not is_llamacpp(m) for m in methods):
         model, tok, path = load_model(args.model, args.device, args.dtype)
         engines.update({m: Engine(model, tok, engine_config(m, base), model_id=path)
                         for m in methods if m.startswith("codeswift") and not is_llamacpp(m)})
-        ref = next(iter(engines.values()), None) or Engine(
-            model, tok, EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace), model_id=path)
+        ref = next(iter(engines.values()), None) or Engine(model, tok, prompts_only, model_id=path)
         console.print(f"model {path} on {ref.backend.device} ({ref.backend.dtype})")
     lcpp = _LlamaCpp(args, methods) if any(is_llamacpp(m) for m in methods) else None
     if lcpp:
@@ -217,7 +217,7 @@ def run_bench(args: argparse.Namespace) -> dict:
         lref = lcpp.ar or next(iter(lcpp.backends.values()))
         console.print(f"llama.cpp model {lcpp.gguf} on {lref.device} ({lref.dtype})")
         if ref is None:              # prompts only: the same tokenizer and budget for every method
-            ref = Engine(lref, lcpp.tokenizer, EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace), lcpp.model_id)
+            ref = Engine(lref, lcpp.tokenizer, prompts_only, lcpp.model_id)
     console.print(f"{len(tasks)} tasks; mode {args.mode}; methods {', '.join(methods)}")
     _warm_up(ref, engines, lcpp, methods)
     calibration = _calibrate(engines, tasks, args, console) if args.calibrate else []
@@ -244,7 +244,7 @@ def run_bench(args: argparse.Namespace) -> dict:
                 if lcpp and lcpp.ar:
                     lcpp.ar.store.clear()
                 task_rows = []
-                follow = args.mode == "session" and args.session_follow == "model"
+                follow = _follows_model(args)
                 for req in build_requests(task, "cold" if follow else args.mode, args.session_requests):
                     task_rows += _run_request(ref, engines, lcpp, methods, req, args)
                 if follow:
@@ -279,13 +279,10 @@ def _calibrate(engines: dict, measured: list[Task], args, console) -> list[str]:
     try:
         for task in chosen:
             repo = ws.prepare(task) if not args.no_repo else None
-            follow = args.mode == "session" and args.session_follow == "model"
             for e in engines.values():
                 e.attach_repo(str(repo) if repo else None)
-                ask = lambda prefix: e.complete(CompletionRequest(   # noqa: E731
-                    prefix=prefix, suffix=task.suffix, path=task.path, language=task.language,
-                    max_tokens=args.max_tokens, stop=args.stop or task.stop, doc_id=task.task_id))
-                if follow:
+                ask = lambda prefix: e.complete(_completion_request(task, prefix, args))   # noqa: E731
+                if _follows_model(args):
                     shown = ask(task.prefix).text
                     for c in word_cuts(shown, args.session_requests):
                         ask(task.prefix + shown[:c])
@@ -322,10 +319,19 @@ def _run_method(m: str, ref: Engine, engines: dict, lcpp, prompt: list[int], req
     return run_engine(engines[m], CompletionRequest(**{**req.__dict__, "speculative": not m.endswith("-ar")}))
 
 
+def _completion_request(task: Task, prefix: str, args) -> CompletionRequest:
+    """The request an editor sends at the end of `prefix` in the task's file."""
+    return CompletionRequest(prefix=prefix, suffix=task.suffix, path=task.path, language=task.language,
+                             max_tokens=args.max_tokens, stop=args.stop or task.stop, doc_id=task.task_id)
+
+
+def _follows_model(args) -> bool:
+    return args.mode == "session" and args.session_follow == "model"
+
+
 def _run_request(ref: Engine, engines: dict, lcpp, methods: list[str], r: Request, args) -> list[dict]:
     task = r.task
-    req = CompletionRequest(prefix=r.prefix, suffix=r.suffix, path=task.path, language=task.language,
-                            max_tokens=args.max_tokens, stop=args.stop or task.stop, doc_id=task.task_id)
+    req = _completion_request(task, r.prefix, args)
     prompt = ref.prompts.build(req)
     results = {m: _run_method(m, ref, engines, lcpp, prompt, req, session=args.mode == "session")
                for m in methods}
@@ -348,9 +354,7 @@ def _run_request(ref: Engine, engines: dict, lcpp, methods: list[str], r: Reques
                 row["top2_gap"] = round(top2_gap(ref, prompt, base, j), 4)
             row["near_tie"] = row["top2_gap"] < NEAR_TIE
         if m == reference(m):
-            line, healed = ref.prompts.cursor_line(r.prefix)
-            text = drop_typed(cut_text(ref.tokenizer.decode(toks, skip_special_tokens=True), req.stop, line), healed)
-            row["text"] = text
+            row["text"] = text = ref.text_of(toks, req)
             typed = r.prefix[len(task.prefix):]
             if task.gold.startswith(typed):       # quality vs gold only while the gold is typed
                 row.update(quality(text, task.gold[len(typed):]))

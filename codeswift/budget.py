@@ -58,10 +58,11 @@ def flat_curve() -> CostCurve:
     return CostCurve(KS, tuple(1.0 + 0.02 * k for k in KS))
 
 
-def cache_path(model_id: str, device: str, dtype: str) -> Path:
+def cache_path(model_id: str, device: str, dtype: str, kind: str = "cost") -> Path:
+    """Per (model, device, dtype) file of measured facts: `cost` curves, learned `acceptance`."""
     root = Path(os.environ.get("CODESWIFT_CACHE", Path.home() / ".cache" / "codeswift"))
     h = hashlib.sha1(f"{model_id}|{device}|{dtype}".encode()).hexdigest()[:16]
-    return root / "cost" / f"{h}.json"
+    return root / kind / f"{h}.json"
 
 
 def measure(backend, vocab_size: int, past_len: int = 256, reps: int = 5,

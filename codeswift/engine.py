@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .budget import CostCurve, flat_curve, load_or_measure
+from .budget import CostCurve, cache_path, flat_curve, load_or_measure
 from .drafting import DraftConfig, Drafter
 from .errors import BadInputError
 from .loop import Sampler, generate
@@ -68,17 +68,12 @@ class Engine:
                                TimingPolicy(enabled=self.cfg.timing))
         self._lock = threading.Lock()
         self._token_texts: dict[int, str] = {}
-        self._stats_path = self._acceptance_path() if self.cfg.persist_stats and self.cfg.measure_cost else None
+        self._stats_path = (cache_path(self.model_id, self.backend.device, self.backend.dtype, "acceptance")
+                            if self.cfg.persist_stats and self.cfg.measure_cost else None)
         self._stats_saved = time.monotonic()
         self._load_stats()
 
     # -- learned acceptance, kept across sessions ----------------------------------------
-    def _acceptance_path(self):
-        import hashlib
-        from .models import cache_root
-        key = f"{self.model_id}|{self.backend.device}|{self.backend.dtype}"
-        return cache_root() / "acceptance" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
-
     def _load_stats(self) -> None:
         import json
         if self._stats_path is None:
@@ -196,6 +191,13 @@ class Engine:
             return "\n" in text
         return final
 
+    def text_of(self, tokens: list[int], req: CompletionRequest) -> str:
+        """The text to insert for generated `tokens`: cut by the stop rule (a no-op unless it
+        fired), without the whitespace already typed at the cursor (see PromptBuilder.cursor_line)."""
+        line_prefix, healed = self.prompts.cursor_line(req.prefix)
+        text = cut_text(self.tokenizer.decode(tokens, skip_special_tokens=True), req.stop, line_prefix)
+        return drop_typed(text, healed)
+
     def source(self, name: str) -> DraftSource | None:
         return next((s for s in self.sources if s.name == name), None)
 
@@ -206,8 +208,7 @@ class Engine:
         with self._lock:
             t0 = time.perf_counter()
             prompt = self.prompts.build(req)
-            line_prefix, healed = self.prompts.cursor_line(req.prefix)
-            stop = make_stop(self.tokenizer, req.stop, line_prefix)
+            stop = make_stop(self.tokenizer, req.stop, self.prompts.cursor_line(req.prefix)[0])
             drafter = self.drafter if req.speculative and self.sources else None
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
             sampler = Sampler(req.temperature, req.top_p, req.seed) if req.temperature > 0 else None
@@ -218,10 +219,7 @@ class Engine:
                 stop=stop, cache_key=key, is_cancelled=req.is_cancelled, sampler=sampler,
                 ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language,
                           "is_final": self._final_check(req.stop)})
-            text = self.tokenizer.decode(out, skip_special_tokens=True)
-            if reason == "stop":
-                text = cut_text(text, req.stop, line_prefix)
-            text = drop_typed(text, healed)
+            text = self.text_of(out, req)
             stats = st.to_json(len(out))
             stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
             # Speedup over plain decoding from the measured cost curve: tokens per step times

@@ -157,7 +157,7 @@ class PromptBuilder:
         and the KV of everything before them is reused.
         """
         fam = self.family
-        line, healed = self.cursor_line(req.prefix)
+        healed = self.cursor_line(req.prefix)[1]
         prefix = req.prefix[:len(req.prefix) - len(healed)]
         if fam is None:
             return self.cut_prefix(prefix) or [self.tok.eos_token_id or 0]

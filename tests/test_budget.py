@@ -54,13 +54,19 @@ def test_best_size_follows_the_cost_curve():
     assert steep.best_size(probs, 64) == 1                # each node doubles the step
 
 
-def test_implausible_cached_curve_is_measured_again(tmp_path, monkeypatch):
+def cached_curve(tmp_path, monkeypatch, ks, ms):
+    """A backend, and a cost curve for it already cached on disk; returns (backend, path)."""
     monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
     b = CountingBackend()
     path = cache_path("m", b.device, b.dtype)
     path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"ks": ks, "ms": ms}))
+    return b, path
+
+
+def test_implausible_cached_curve_is_measured_again(tmp_path, monkeypatch):
     # k=2 costing 9.5x k=1 (a burst of load during the measurement) cannot be true
-    path.write_text(json.dumps({"ks": [1, 2, 4], "ms": [222.0, 2107.0, 2107.0]}))
+    b, path = cached_curve(tmp_path, monkeypatch, [1, 2, 4], [222.0, 2107.0, 2107.0])
     assert not plausible(CostCurve((1, 2, 4), (222.0, 2107.0, 2107.0)))
     curve = load_or_measure(b, "m", 100)
     assert b.measured == 1 and plausible(curve) and curve(1) < 50
@@ -69,12 +75,8 @@ def test_implausible_cached_curve_is_measured_again(tmp_path, monkeypatch):
 
 
 def test_cached_curve_that_disagrees_with_a_probe_is_measured_again(tmp_path, monkeypatch):
-    monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
-    b = CountingBackend()
-    path = cache_path("m", b.device, b.dtype)
-    path.parent.mkdir(parents=True)
     # plausible shape, but 100x what this backend costs (measured while the machine was busy)
-    path.write_text(json.dumps({"ks": [1, 8, 64], "ms": [1100.0, 1800.0, 7400.0]}))
+    b, _ = cached_curve(tmp_path, monkeypatch, [1, 8, 64], [1100.0, 1800.0, 7400.0])
     curve = load_or_measure(b, "m", 100)
     assert b.measured == 2 and curve(1) < 50                 # probe, then a full measurement
 
@@ -104,18 +106,28 @@ def test_acceptance_is_learned_per_source_and_match_length():
     assert d.completion["context"][1] == 1 and 0 < d.rate("context") < 1
 
 
+def tree_sizes(d: Drafter, steps: int, accept_all: bool) -> list[int]:
+    """Sizes of the trees `d` proposes over `steps` steps of one completion whose drafts are
+    all accepted (accept_all) or all rejected."""
+    ctx = DraftContext([1, 2, 3], 3)
+    d.reset(ctx)
+    sizes = []
+    for _ in range(steps):
+        tree = d.propose(ctx)
+        sizes.append(len(tree))
+        if accept_all:
+            d.update(ctx, tree, list(range(len(tree))), tree.tokens[1:].tolist())
+        else:
+            d.update(ctx, tree, [0], [])
+    return sizes
+
+
 def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no():
     src = FixedSource("pref", lambda: [Draft(list(range(10, 30)), score=9.0)])
     # llama.cpp Q4 on 2 CPU cores: a second token doubles the step, more cost ~11 ms each
     steep = CostCurve((1, 2, 4, 8, 16, 32, 64), (27.0, 53.0, 75.0, 133.0, 212.0, 394.0, 736.0))
     d = Drafter([src], steep)
-    ctx = DraftContext([1, 2, 3], 3)
-    d.reset(ctx)
-    trees = []
-    for _ in range(6):
-        tree = d.propose(ctx)
-        trees.append(len(tree))
-        d.update(ctx, tree, list(range(len(tree))), tree.tokens[1:].tolist())   # all accepted
+    trees = tree_sizes(d, 6, accept_all=True)
     assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
     # after a few fully accepted explorations the measured rate makes long chains pay
     assert trees[-1] > 8 and d.stats["pref#2@2"].rate > 0.8
@@ -125,13 +137,7 @@ def test_forced_exploration_when_even_the_bound_says_no():
     src = FixedSource("context", lambda: [Draft(list(range(10, 30)), score=2.0)])    # answered inline (no timing policy)
     linear = CostCurve((1, 2, 64), (10.0, 20.0, 640.0))       # every token costs a full pass
     d = Drafter([src], linear)
-    ctx = DraftContext([1, 2, 3], 3)
-    d.reset(ctx)
-    sizes = []
-    for _ in range(8):
-        tree = d.propose(ctx)
-        sizes.append(len(tree))
-        d.update(ctx, tree, [0], [])                            # every draft rejected
+    sizes = tree_sizes(d, 8, accept_all=False)                  # every draft rejected
     assert sizes[:d.cfg.explore_min] == [1 + d.cfg.explore_len] * d.cfg.explore_min
     assert sizes[d.cfg.explore_min:] == [1] * (8 - d.cfg.explore_min)    # then it stops paying for it
 
