@@ -79,14 +79,52 @@ def _offset(text: str, args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models import KNOWN, cache_root, pull
     if args.action == "list":
+        from .quant import chosen_quant
         for name, km in KNOWN.items():
             folder = cache_root() / "models" / name
             state = "pulled" if (folder / "config.json").exists() else "not pulled"
-            print(f"{name:22} {km.hf_id:40} {state}")
+            q = chosen_quant(name)
+            print(f"{name:22} {km.hf_id:40} {state}" + (f", llama.cpp weights {q} (measured)" if q else ""))
         return 0
     if not args.name:
         raise CodeswiftError("models pull needs a NAME (see `codeswift models list`)")
-    print(pull(args.name))
+    if args.quant is None:
+        print(pull(args.name))
+        return 0
+    from . import quant
+    if args.quant == "auto":
+        print(quant.choose(args.name, threads=args.threads, stats=_learned_stats()))
+    else:
+        print(quant.make(args.name, args.quant))
+    return 0
+
+
+def _learned_stats() -> dict:
+    """Pooled learned draft acceptance from earlier sessions (any model), for `--quant auto`."""
+    from .models import cache_root
+    pooled: dict = {}
+    for p in (cache_root() / "acceptance").glob("*.json"):
+        try:
+            for k, v in json.loads(p.read_text()).items():
+                acc = pooled.setdefault(k, {"tested": 0.0, "accepted": 0.0, "observed": 0})
+                acc["tested"] += float(v["tested"])
+                acc["accepted"] += float(v["accepted"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return pooled
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from .native import setup
+    res = setup(amx=args.amx, server=not args.no_server)
+    print(f"llama.cpp ready: {res.detail}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .info import gather, render
+    info = gather(args.model, args.device)
+    print(json.dumps(info, indent=1) if args.json else render(info))
     return 0
 
 
@@ -120,7 +158,33 @@ def build_parser() -> argparse.ArgumentParser:
                                    "prints the model folder last.")
     p.add_argument("action", choices=("list", "pull"))
     p.add_argument("name", nargs="?", help="model name, e.g. qwen2.5-coder-0.5b")
+    p.add_argument("--quant", choices=("auto", "q4_k_m", "q4_0", "q8_0", "iq4_nl", "bf16"),
+                   help="also make a GGUF of this weight type for the llama.cpp backend with llama.cpp's own "
+                        "converter and quantizer (cached). auto: make q4_k_m, q4_0, q8_0 and iq4_nl, measure "
+                        "each one's verification cost curve here and keep the one with the most expected "
+                        "tokens/s under speculation; the llama.cpp backend then uses it for NAME")
+    p.add_argument("--threads", type=int, help="threads for the --quant auto measurement (default: all)")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("setup", help="build llama.cpp for this CPU and prove it works",
+                       description="Build llama-cpp-python (and llama-server from the same llama.cpp sources) "
+                                   "with the instruction sets this CPU reports (GGML_NATIVE=OFF), then decode "
+                                   "in a child process to prove the build. AMX is tried only where the CPU has "
+                                   "it and kept only if that decode works. Takes ~5-10 minutes on 2 cores.")
+    p.add_argument("what", choices=("llamacpp",))
+    p.add_argument("--amx", choices=("auto", "on", "off"), default="auto",
+                   help="auto: try AMX where the CPU reports it, fall back without (default: %(default)s)")
+    p.add_argument("--no-server", action="store_true", help="skip building llama-server (a bench peer)")
+    p.set_defaults(func=_cmd_setup)
+
+    p = sub.add_parser("info", help="CPU, runtimes, chosen backend/dtype/weights and cost curves",
+                       description="What this machine has (CPU features, torch and llama.cpp builds) and what "
+                                   "codeswift picks on it for --model, and why; llama.cpp is probed in a child "
+                                   "process, never loaded here.")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b", help="model to explain the choice for")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_info)
 
     for mod in PLUGINS:
         try:

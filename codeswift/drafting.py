@@ -11,7 +11,7 @@ import numpy as np
 from .budget import CostCurve, flat_curve
 from .sources import Draft, DraftContext, DraftSource
 from .timing import TimingPolicy
-from .tree import TokenTree, build_tree, chain_tree, truncate
+from .tree import TokenTree, build_tree, chain_tree, pad, truncate
 
 CHEAP = {"context", "pref"}          # in-memory, answered inline; others go to the pool
 
@@ -121,7 +121,11 @@ class Drafter:
             best = max(weighted, key=lambda w: w[1])
             tree = build_tree(root, [best], self.cfg.max_nodes)
         n = self.cost.best_size(np.sort(tree.prob)[::-1], self.cfg.max_nodes)
-        tree = truncate(tree, n) if n > 1 else self._explore(root, weighted, tree)
+        if n > 1:
+            # a bigger batch that costs no more: verify the next candidates too, or pad
+            tree = pad(truncate(tree, self.cost.batch_for(n)), min(self.cost.batch_for(n), self.cfg.max_nodes))
+        else:
+            tree = self._explore(root, weighted, tree)
         self.time_ms += (time.perf_counter() - t0) * 1000
         return tree
 

@@ -103,8 +103,15 @@ class Engine:
         from .models import load_model, use_llamacpp
         if use_llamacpp(config.model, config.backend, config.device):
             from .backends.llamacpp import load_llamacpp_backend
-            backend, tok, model_id = load_llamacpp_backend(config)
-            return cls(backend, tok, config, model_id=model_id)
+            from .errors import RuntimeUnusableError
+            try:
+                backend, tok, model_id = load_llamacpp_backend(config)
+                return cls(backend, tok, config, model_id=model_id)
+            except RuntimeUnusableError as e:
+                if config.backend == "llamacpp":
+                    raise
+                import sys
+                print(f"codeswift: llama.cpp is unusable here ({e}); using transformers", file=sys.stderr)
         model, tok, path = load_model(config.model, config.device, config.dtype)
         return cls(model, tok, config, model_id=path)
 

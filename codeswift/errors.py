@@ -15,3 +15,7 @@ class ModelLoadError(CodeswiftError):
 
 class CancelledError(CodeswiftError):
     """A completion was cancelled by its caller before it finished."""
+
+
+class RuntimeUnusableError(ModelLoadError):
+    """A native runtime (llama.cpp) failed its child-process probe: it would crash the server."""

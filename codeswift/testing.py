@@ -115,3 +115,70 @@ class RandomSource:
         from .sources import Draft
         return [Draft(self.rng.integers(self.low, self.vocab, self.rng.integers(1, max_len + 1)).tolist(),
                       score=float(self.rng.random()) * 4) for _ in range(max_drafts)]
+
+
+# -- tiny GGUF (llama.cpp) ----------------------------------------------------------------
+def _byte_tokens() -> list[str]:
+    """GPT-2 byte-to-unicode alphabet: a valid byte-level BPE vocabulary without merges."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for _, c in sorted(zip(bs, cs))]
+
+
+def write_tiny_gguf(path: Path, arch: str = "llama", seed: int = 0, hidden: int = 64,
+                    layers: int = 2, heads: int = 4, kv_heads: int = 2) -> Path:
+    """A random fp32 GGUF that llama.cpp loads: 257 tokens (256 bytes + EOS at id 0)."""
+    import gguf
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    tokens = ["<|endoftext|>"] + _byte_tokens()
+    vocab, ff, hd = len(tokens), hidden * 2, hidden // heads
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_context_length(4096)
+    w.add_embedding_length(hidden)
+    w.add_block_count(layers)
+    w.add_feed_forward_length(ff)
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_dimension_count(hd)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_file_type(0)                                   # all f32
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types([3] + [1] * (vocab - 1))           # control, then normal
+    w.add_token_merges(["Ġ Ġ"])
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(0)
+
+    def t(name, *shape, scale=0.15):
+        w.add_tensor(name, (rng.standard_normal(shape) * scale).astype(np.float32))
+
+    t("token_embd.weight", vocab, hidden, scale=1.0)
+    for i in range(layers):
+        w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, np.float32))
+        w.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, np.float32))
+        t(f"blk.{i}.attn_q.weight", hidden, hidden)
+        t(f"blk.{i}.attn_k.weight", kv_heads * hd, hidden)
+        t(f"blk.{i}.attn_v.weight", kv_heads * hd, hidden)
+        t(f"blk.{i}.attn_output.weight", hidden, hidden)
+        t(f"blk.{i}.ffn_gate.weight", ff, hidden)
+        t(f"blk.{i}.ffn_up.weight", ff, hidden)
+        t(f"blk.{i}.ffn_down.weight", hidden, ff)
+        if arch == "qwen2":
+            t(f"blk.{i}.attn_q.bias", hidden)
+            t(f"blk.{i}.attn_k.bias", kv_heads * hd)
+            t(f"blk.{i}.attn_v.bias", kv_heads * hd)
+    w.add_tensor("output_norm.weight", np.ones(hidden, np.float32))
+    t("output.weight", vocab, hidden, scale=1.0)         # large head: decisive argmax, no near-ties
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path

@@ -121,6 +121,28 @@ def truncate(tree: TokenTree, n: int) -> TokenTree:
                      [tree.sources[o] for o in keep])
 
 
+def pad(tree: TokenTree, n: int) -> TokenTree:
+    """Extend the tree to n nodes by continuing its most probable leaf with zero-probability
+    nodes (the leaf's own token repeated: code repeats, and any token is lossless to verify).
+    For batch sizes that run faster than smaller ones on this device's kernels."""
+    extra = n - len(tree)
+    if extra <= 0:
+        return tree
+    leaf = int(np.argmax(tree.prob * (tree.depth + 1) * _is_leaf(tree.parents)))
+    tok, d = int(tree.tokens[leaf]), int(tree.depth[leaf])
+    parents = np.r_[tree.parents, leaf, len(tree) + np.arange(extra - 1)].astype(np.int64)
+    return TokenTree(np.r_[tree.tokens, np.full(extra, tok)].astype(tree.tokens.dtype), parents,
+                     np.r_[tree.depth, d + 1 + np.arange(extra)].astype(tree.depth.dtype),
+                     np.r_[tree.prob, np.zeros(extra)].astype(tree.prob.dtype),
+                     list(tree.sources) + [frozenset()] * extra)
+
+
+def _is_leaf(parents: np.ndarray) -> np.ndarray:
+    leaf = np.ones(len(parents), bool)
+    leaf[parents[parents >= 0]] = False
+    return leaf
+
+
 def ancestor_mask(parents: np.ndarray) -> np.ndarray:
     """[n, n] bool: mask[i, j] = node j is node i or one of its ancestors."""
     n = len(parents)

