@@ -114,7 +114,7 @@ def load_or_measure(backend, model_id: str, vocab_size: int) -> CostCurve:
     try:
         d = json.loads(path.read_text())
         cached = CostCurve(tuple(d["ks"]), tuple(d["ms"]))
-        if plausible(cached) and agrees(backend, cached, vocab_size):
+        if cached.ks == KS and plausible(cached) and agrees(backend, cached, vocab_size):
             return cached
     except (OSError, ValueError, KeyError):
         pass
