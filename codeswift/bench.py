@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from .bench_server import SERVER_METHODS, ServerPeers, default_server_methods, is_server, require_server
 from .bench_tasks import RepoWorkspace, Task, load_tasks
 from .engine import ALL_SOURCES, Engine, EngineConfig
 from .errors import BadInputError
@@ -110,8 +111,9 @@ def top2_gap(engine: Engine, prompt: list[int], out: list[int], j: int) -> float
 
 # -- the run ------------------------------------------------------------------------------
 def is_llamacpp(method: str) -> bool:
-    """llama.cpp methods (GGUF verifier) form their own family with their own references."""
-    return "llamacpp" in method
+    """llama.cpp methods (GGUF verifier, llama-server peers included) form their own family
+    with their own references."""
+    return "llamacpp" in method or is_server(method)
 
 
 def reference(method: str, kind: str = "ar") -> str:
@@ -123,7 +125,7 @@ def parse_methods(spec: str) -> list[str]:
     methods = [m.strip() for m in spec.split(",") if m.strip()]
     known = ["ar", "pld", "codeswift", "codeswift-ar", *(f"codeswift{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS)),
              "llamacpp-ar", "llamacpp-pld", "codeswift-llamacpp",
-             *(f"codeswift-llamacpp{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS))]
+             *(f"codeswift-llamacpp{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS)), *SERVER_METHODS]
     for m in methods:
         if m not in known:
             raise BadInputError(f"unknown method {m!r}; known: {', '.join(known)}")
@@ -177,6 +179,13 @@ class _LlamaCpp:
         self.backends = {m: make() for m in methods if m.startswith("codeswift-llamacpp")}
         self.pld = make_pld_llama(self.gguf, n_threads=args.threads) if "llamacpp-pld" in methods else None
         self.model_id = f"llamacpp:{self.gguf.resolve()}"
+        self.servers = ServerPeers(self.gguf, methods, args.threads, getattr(args, "server_draft", 6),
+                                   lookup=getattr(args, "server_lookup", 3) or None,
+                                   n_ctx=4096) if any(is_server(m) for m in methods) else None
+
+    def close(self) -> None:
+        if self.servers:
+            self.servers.close()
 
 
 def run_bench(args: argparse.Namespace) -> dict:
@@ -191,8 +200,10 @@ def run_bench(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     spec = args.methods
     if getattr(args, "backend", "auto") == "llamacpp" and spec == "ar,pld,codeswift":
-        spec = "llamacpp-ar,llamacpp-pld,codeswift-llamacpp"     # the same comparison on llama.cpp
+        spec = ",".join(["llamacpp-ar", "llamacpp-pld", "codeswift-llamacpp",    # the same comparison on
+                         *default_server_methods(console.print)])               # llama.cpp (+ llama-server)
     methods = parse_methods(spec)
+    require_server(methods)                  # before any model loads: say how to build the server
     tasks = load_tasks(args.tasks, args.limit, set(args.kinds.split(",")) if args.kinds else None)
     if not tasks:
         raise BadInputError("no tasks selected")
@@ -231,7 +242,8 @@ def run_bench(args: argparse.Namespace) -> dict:
             "backends": {m: f"{e.backend.name} {e.backend.device} {e.backend.dtype}" for m, e in engines.items()},
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": args.threads,
             "torch_threads": torch.get_num_threads(), "session_follow": args.session_follow,
-            "calibration_tasks": calibration}
+            "calibration_tasks": calibration,
+            "llama_server": lcpp.servers.describe() if lcpp and lcpp.servers else None}
     interrupted = False
     try:
         with Progress(console=console) as prog:
@@ -243,6 +255,8 @@ def run_bench(args: argparse.Namespace) -> dict:
                     e.reset_caches()               # no state is shared across tasks
                 if lcpp and lcpp.ar:
                     lcpp.ar.store.clear()
+                if lcpp and lcpp.servers:
+                    lcpp.servers.reset()
                 task_rows = []
                 follow = _follows_model(args)
                 for req in build_requests(task, "cold" if follow else args.mode, args.session_requests):
@@ -260,6 +274,8 @@ def run_bench(args: argparse.Namespace) -> dict:
         console.print("[yellow]interrupted: writing what was measured so far[/]")
     finally:
         ws.close()
+        if lcpp:
+            lcpp.close()            # (servers also stop at exit if anything before this raised)
     meta["interrupted"] = interrupted
     return report(rows, meta, methods, Path(args.out), console)
 
@@ -309,6 +325,9 @@ def _run_method(m: str, ref: Engine, engines: dict, lcpp, prompt: list[int], req
     from .bench_llamacpp import run_llamacpp_ar, run_llamacpp_pld
     if m in ("ar", "pld"):
         return run_generate(ref, prompt, req, pld=(m == "pld"))
+    if is_server(m):
+        stop = make_stop(ref.tokenizer, req.stop, ref.prompts.cursor_line(req.prefix)[0])
+        return lcpp.servers.run(m, prompt, req.max_tokens, ref.prompts.stop_ids, stop, session)
     if m in ("llamacpp-ar", "llamacpp-pld"):
         stop = make_stop(ref.tokenizer, req.stop, ref.prompts.cursor_line(req.prefix)[0])
         eos = ref.prompts.stop_ids

@@ -22,8 +22,12 @@ def register(sub) -> None:
                         "codeswift-ar (engine without drafts), ablations codeswift-repo, -corpus, -cache, "
                         "-context, -timing, -tree, -kv; llama.cpp (GGUF): llamacpp-ar, llamacpp-pld "
                         "(llama-cpp-python's prompt lookup), codeswift-llamacpp and its ablations "
-                        "(codeswift-llamacpp-tree, ...). Each family is compared with its own greedy run "
-                        "(default: %(default)s; with --backend llamacpp: llamacpp-ar,llamacpp-pld,codeswift-llamacpp)")
+                        "(codeswift-llamacpp-tree, ...); real llama-server peers (same GGUF, token-id prompts, "
+                        "own process each; session mode uses its prompt cache): llama-server (plain), "
+                        "llama-server-ngram-simple, llama-server-ngram-map-k, llama-server-ngram-mod (its --spec-type "
+                        "modes, see --server-draft). Each family is compared with its own greedy run (default: "
+                        "%(default)s; with --backend llamacpp: llamacpp-ar,llamacpp-pld,codeswift-llamacpp, plus the "
+                        "four llama-server methods when a llama-server binary is built: codeswift setup llamacpp --server)")
     p.add_argument("--mode", choices=("cold", "session"), default="cold",
                    help="cold: each task once from scratch; session: simulate typing the gold span")
     p.add_argument("--session-follow", choices=("gold", "model"), default="gold",
@@ -44,6 +48,12 @@ def register(sub) -> None:
                    help="keep trailing whitespace at the cursor in the prompt (to measure what healing gives)")
     p.add_argument("--corpus", help="general corpus folder built by `codeswift corpus build`")
     p.add_argument("--no-repo", action="store_true", help="do not index the task repositories")
+    p.add_argument("--server-draft", type=int, default=6, metavar="N",
+                   help="max draft tokens for the llama-server ngram methods (llama.cpp's GPU defaults are "
+                        "48-64; a CPU pays for every drafted token) (default: %(default)s)")
+    p.add_argument("--server-lookup", type=int, default=3, metavar="N",
+                   help="n-gram match length for the llama-server ngram methods (llama.cpp's defaults, 12 and "
+                        "24, almost never match in a completion prompt; 0 keeps them) (default: %(default)s)")
     p.add_argument("--threads", type=int, help="CPU threads for torch and llama.cpp (default: their own choice)")
     p.add_argument("--out", default="bench-out", help="folder for results.json and speedup.png")
     p.set_defaults(func=_run)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from codeswift.budget import CostCurve, cache_path, load_or_measure, plausible
+from codeswift.budget import KS, CostCurve, cache_path, load_or_measure, plausible
 from codeswift.drafting import Drafter, SourceStats
 from codeswift.sources import Draft, DraftContext
 
@@ -67,7 +67,7 @@ def cached_curve(tmp_path, monkeypatch, ks, ms):
 
 def test_implausible_cached_curve_is_measured_again(tmp_path, monkeypatch):
     # k=2 costing 9.5x k=1 (a burst of load during the measurement) cannot be true
-    b, path = cached_curve(tmp_path, monkeypatch, [1, 2, 4], [222.0, 2107.0, 2107.0])
+    b, path = cached_curve(tmp_path, monkeypatch, list(KS), [222.0] + [2107.0] * (len(KS) - 1))
     assert not plausible(CostCurve((1, 2, 4), (222.0, 2107.0, 2107.0)))
     curve = load_or_measure(b, "m", 100)
     assert b.measured == 1 and plausible(curve) and curve(1) < 50
@@ -77,9 +77,15 @@ def test_implausible_cached_curve_is_measured_again(tmp_path, monkeypatch):
 
 def test_cached_curve_that_disagrees_with_a_probe_is_measured_again(tmp_path, monkeypatch):
     # plausible shape, but 100x what this backend costs (measured while the machine was busy)
-    b, _ = cached_curve(tmp_path, monkeypatch, [1, 8, 64], [1100.0, 1800.0, 7400.0])
+    b, _ = cached_curve(tmp_path, monkeypatch, list(KS), [1100.0 + 100 * k for k in KS])
     curve = load_or_measure(b, "m", 100)
     assert b.measured == 2 and curve(1) < 50                 # probe, then a full measurement
+
+
+def test_cached_curve_of_other_batch_sizes_is_measured_again(tmp_path, monkeypatch):
+    b, _ = cached_curve(tmp_path, monkeypatch, [1, 8, 64], [11.0, 18.0, 74.0])    # an older, sparser curve
+    curve = load_or_measure(b, "m", 100)
+    assert b.measured == 1 and curve.ks == KS
 
 
 def test_upper_confidence_bound_explores_then_converges():
@@ -131,7 +137,7 @@ def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no(
     trees = tree_sizes(d, 6, accept_all=True)
     assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
     # after a few fully accepted explorations the measured rate makes long chains pay
-    assert trees[-1] > 8 and d.stats["pref#2@2"].rate > 0.8
+    assert trees[-1] > 8 and d.stats["pref#2=@2"].rate > 0.8       # the only draft: "agreed"
 
 
 def test_forced_exploration_when_even_the_bound_says_no():
@@ -173,7 +179,7 @@ def test_drafter_pads_the_tree_to_the_cheaper_batch():
     ctx = DraftContext(tokens=[1, 2, 3], prompt_len=2)
     d.reset(ctx)
     for depth in (1, 2):
-        d._stats("context#2", depth).tested, d._stats("context#2", depth).accepted = 100.0, 95.0
+        d._stats("context#2=", depth).tested, d._stats("context#2", depth).accepted = 100.0, 95.0
     tree = d.propose(ctx)
     assert len(tree) == 4                             # padded: the 4-node batch is the cheap one
     assert tree.tokens[:3].tolist() == [3, 7, 8] and tree.parents.tolist() == [-1, 0, 1, 2]
