@@ -179,7 +179,7 @@ def test_drafter_pads_the_tree_to_the_cheaper_batch():
     ctx = DraftContext(tokens=[1, 2, 3], prompt_len=2)
     d.reset(ctx)
     for depth in (1, 2):
-        d._stats("context#2=", depth).tested, d._stats("context#2", depth).accepted = 100.0, 95.0
+        d._stats("context#2=", depth).tested, d._stats("context#2=", depth).accepted = 100.0, 95.0
     tree = d.propose(ctx)
     assert len(tree) == 4                             # padded: the 4-node batch is the cheap one
     assert tree.tokens[:3].tolist() == [3, 7, 8] and tree.parents.tolist() == [-1, 0, 1, 2]
