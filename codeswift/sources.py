@@ -60,7 +60,7 @@ class ContextSource:
 
     name = "context"
 
-    def __init__(self, max_ngram: int = 6, min_ngram: int = 1, max_hits: int = 16):
+    def __init__(self, max_ngram: int = 12, min_ngram: int = 1, max_hits: int = 16):
         self.max_ngram, self.min_ngram, self.max_hits = max_ngram, min_ngram, max_hits
         self._index: dict[tuple[int, ...], list[int]] = {}
         self._tokens: list[int] = []
