@@ -33,7 +33,7 @@ def engine_config_from_args(args: argparse.Namespace, **overrides):
 
 
 def _cmd_complete(args: argparse.Namespace) -> int:
-    from .engine import Engine
+    from .engine import Engine, validate_request
     from .types import CompletionRequest
     path = Path(args.file)
     if not path.is_file():
@@ -46,9 +46,11 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     prefix, suffix = text[:offset], (text[offset:] if not args.no_suffix else "")
     if args.max_tokens < 1:
         raise CodeswiftError("--max-tokens must be >= 1")
-    engine = Engine.load(engine_config_from_args(args, repo_root=args.repo, measure_cost=not args.no_speculation))
     req = CompletionRequest(prefix=prefix, suffix=suffix, path=str(path), max_tokens=args.max_tokens,
-                            stop=args.stop, speculative=not args.no_speculation)
+                            stop=args.stop, speculative=not args.no_speculation,
+                            temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    validate_request(req)                     # before a model loads: bad input costs nothing
+    engine = Engine.load(engine_config_from_args(args, repo_root=args.repo, measure_cost=not args.no_speculation))
     res = engine.complete(req)
     if args.json:
         print(json.dumps(res.to_json()))
@@ -150,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop at end of line / end of block (default: %(default)s)")
     p.add_argument("--repo", help="repository root to use as a draft source")
     p.add_argument("--no-speculation", action="store_true", help="plain greedy decoding (reference)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="0 (default): greedy, identical to plain greedy decoding; > 0: sample, with the "
+                        "speculative sampling rule so the output distribution is the model's own")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling with --temperature (default: 1)")
+    p.add_argument("--seed", type=int, help="random seed for --temperature > 0 (reproducible samples)")
     p.add_argument("--json", action="store_true", help='print {"text", "tokens", "stats"} as JSON')
     p.set_defaults(func=_cmd_complete)
 

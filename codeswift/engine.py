@@ -165,8 +165,8 @@ class Engine:
         Returns the number of prompt tokens now cached. A real completion arriving meanwhile
         should cancel this through `req.is_cancelled` (checked between chunks).
         """
-        _validate(req)
-        if not self.cfg.kv_reuse or not hasattr(self.backend, "warm"):
+        validate_request(req)
+        if not self.cfg.kv_reuse:
             return 0
         with self._lock:
             prompt = self.prompts.build(req)
@@ -211,7 +211,7 @@ class Engine:
     # -- completion ---------------------------------------------------------------------
     def complete(self, req: CompletionRequest) -> CompletionResult:
         """Greedy completion at the cursor; identical to plain greedy decoding of the model."""
-        _validate(req)
+        validate_request(req)
         with self._lock:
             t0 = time.perf_counter()
             prompt = self.prompts.build(req)
@@ -238,7 +238,8 @@ class Engine:
             return CompletionResult(text=text, tokens=out, finish_reason=reason, stats=stats)
 
 
-def _validate(req: CompletionRequest) -> None:
+def validate_request(req: CompletionRequest) -> None:
+    """Raise BadInputError for a request no backend can serve (before any work is done)."""
     if not isinstance(req.prefix, str) or not isinstance(req.suffix, str):
         raise BadInputError("prefix and suffix must be strings")
     if not isinstance(req.max_tokens, int) or req.max_tokens < 1 or req.max_tokens > 4096:

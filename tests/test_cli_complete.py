@@ -35,6 +35,8 @@ def test_complete_json_speculative_equals_plain(tiny_qwen, src):
     (["--offset", "9999"], "out of range"),
     (["--line", "99"], "out of range"),
     (["--model", "no-such-model"], "unknown model"),
+    (["--temperature", "-1"], "temperature must be in 0..5"),
+    (["--temperature", "0.5", "--top-p", "0"], "top_p must be in (0, 1]"),
 ])
 def test_bad_input_one_line_exit_2(tiny_qwen, src, args, msg):
     base = {"--model": str(tiny_qwen), "--file": str(src)}
@@ -52,3 +54,11 @@ def test_corrupt_gguf_is_one_line_error(tmp_path, src):
     r = run("complete", "--model", str(bad), "--file", str(src))
     assert r.returncode == 2
     assert [l for l in r.stderr.splitlines() if l.startswith("codeswift: error:")] and "GGUF" in r.stderr
+
+
+def test_sampled_completion_is_reproducible_with_a_seed(tiny_qwen, src):
+    args = ("complete", "--model", str(tiny_qwen), "--file", str(src), "--max-tokens", "12", "--json",
+            "--dtype", "float32", "--temperature", "0.9", "--seed", "5")
+    a, b = run(*args), run(*args)
+    assert a.returncode == 0, a.stderr
+    assert json.loads(a.stdout)["tokens"] == json.loads(b.stdout)["tokens"]

@@ -220,3 +220,30 @@ def test_bad_model_paths_are_model_load_errors(tmp_path):
     bad.write_bytes(b"not a gguf")
     with pytest.raises(ModelLoadError):
         LlamaCppBackend(bad)
+
+
+# -- sampling mode ---------------------------------------------------------------------------
+def test_verify_logits_of_every_tree_node_equal_sequential_logits(tiny):
+    """The backend contract sampling relies on: the logits at each tree node are the model's
+    logits after that node's path (so the speculative sampling rule stays exact)."""
+    prompt = [5, 6, 7, 8, 9, 10]
+    tokens = np.array([11, 12, 13, 20, 21])           # root 11; branch 12-13; branch 20-21
+    parents = np.array([-1, 0, 1, 0, 3])
+    depth = np.array([0, 1, 2, 1, 2])
+    tiny.prefill(prompt, None)
+    logits = tiny.verify_logits(tokens, parents, depth).numpy()      # [n, V]
+    tiny.finish([], None)
+    paths = [[11], [11, 12], [11, 12, 13], [11, 20], [11, 20, 21]]
+    for i, path in enumerate(paths):
+        ref = tiny.next_logits(prompt + path)
+        assert np.allclose(logits[i], ref, atol=1e-3), i
+        assert int(logits[i].argmax()) == int(ref.argmax())
+
+
+def test_sampling_runs_on_llamacpp_and_is_seed_deterministic(tiny):
+    from codeswift.loop import Sampler
+    prompt = [5, 6, 7, 8] * 4
+    runs = [generate(tiny, prompt, 16, {EOS}, drafter=Drafter([ContextSource()]),
+                     sampler=Sampler(0.8, seed=s))[0] for s in (3, 3, 4)]
+    assert runs[0] == runs[1] and len(runs[0]) > 0
+    assert all(0 <= t < tiny.n_vocab for t in runs[2])

@@ -132,6 +132,13 @@ class LlamaCppBackend:
         self._pending = _Pending(past, parents, branch, n_branches)
         return self._logits(n).argmax(axis=1)        # [n] model's next token after each node
 
+    def verify_logits(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray):
+        """Like verify() but returns the float logits [n, V] as a torch tensor (sampling mode:
+        the speculative sampling rule needs the whole distribution at every node)."""
+        import torch
+        self.verify(tokens, parents, depth)
+        return torch.from_numpy(self._logits(len(tokens)).copy())
+
     def commit(self, keep: np.ndarray | int) -> None:
         p, self._pending = self._pending, None
         if p is None:                                  # nothing verified: plain crop
