@@ -19,13 +19,14 @@ from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria,
 from .bench_server import SERVER_METHODS, ServerPeers, default_server_methods, is_server, require_server
 from .bench_tasks import RepoWorkspace, Task, load_tasks
 from .engine import ALL_SOURCES, Engine, EngineConfig
+from .sources import CONTEXT, CORPUS, PREF, REPO
 from .errors import BadInputError
 from .loop import finalize
 from .stops import make_stop
 from .types import CompletionRequest
 
 BASELINES = ("ar", "pld", "llamacpp-ar", "llamacpp-pld")
-ABLATIONS = {"-repo": "repo", "-corpus": "corpus", "-cache": "cache", "-context": "context"}
+ABLATIONS = {"-repo": REPO, "-corpus": CORPUS, "-cache": PREF, "-context": CONTEXT}   # method suffix -> source
 OTHER_ABLATIONS = ("-timing", "-tree", "-kv")
 NEAR_TIE = 0.5            # top-2 logit gap below which bf16/fp32 reassociation may flip argmax
 

@@ -13,7 +13,6 @@ from .sources import Draft, DraftContext, DraftSource
 from .timing import TimingPolicy
 from .tree import TokenTree, build_tree, chain_tree, pad, truncate
 
-CHEAP = {"context", "pref"}          # in-memory, answered inline; others go to the pool
 
 
 @dataclass
@@ -71,6 +70,10 @@ def draft_kind(d: Draft, agreed: bool = False) -> str:
     matches (0.27 -> 0.51 for 1-token context matches)."""
     level = 0 if d.score < 3 else 1 if d.score < 6 else 2 if d.score < 12 else 3
     return f"{d.source}#{level}{'=' if agreed else ''}"
+
+
+def _cheap(s: DraftSource) -> bool:
+    return getattr(s, "cheap", False)       # a source that does not say is treated as slow
 
 
 def _useful(d: Draft, ctx: DraftContext) -> Draft:
@@ -163,12 +166,12 @@ class Drafter:
         cfg = self.cfg
         drafts: list[Draft] = []
         for s in self.sources:
-            if s.name in CHEAP:
+            if _cheap(s):
                 drafts += self._tagged(s, s.propose(ctx, cfg.max_len, cfg.max_drafts))
         best_cheap = max((len(d.tokens) for d in drafts), default=0)
         futures = {}
         for s in self.sources:
-            if s.name in CHEAP or not self.timing.should_query(s.name, ctx.step, best_cheap):
+            if _cheap(s) or not self.timing.should_query(s.name, ctx.step, best_cheap):
                 continue
             if s.name in self._busy and not self._busy[s.name].done():
                 continue                       # still working on a previous step: skip it

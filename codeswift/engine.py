@@ -14,12 +14,12 @@ from .drafting import DraftConfig, Drafter
 from .errors import BadInputError
 from .loop import Sampler, generate
 from .prompt import PromptBudget, PromptBuilder, drop_typed
-from .sources import ContextSource, DraftSource
+from .sources import CONTEXT, CORPUS, PREF, REPO, ContextSource, DraftSource
 from .stops import cut_text, make_stop
 from .timing import TimingPolicy
 from .types import CompletionRequest, CompletionResult
 
-ALL_SOURCES = ("context", "cache", "repo", "corpus")
+ALL_SOURCES = (CONTEXT, PREF, REPO, CORPUS)
 
 
 @dataclass
@@ -119,13 +119,13 @@ class Engine:
     def _make_sources(self) -> list[DraftSource]:
         wanted = set(self.cfg.sources)
         srcs: list[DraftSource] = []
-        if "context" in wanted:
+        if CONTEXT in wanted:
             srcs.append(ContextSource())
-        if "cache" in wanted:
+        if PREF in wanted:
             srcs.append(self._pref_cache())
-        if "repo" in wanted and self.cfg.repo_root:
+        if REPO in wanted and self.cfg.repo_root:
             srcs.append(self._repo_source(self.cfg.repo_root))
-        if "corpus" in wanted and self.cfg.corpus_dir:
+        if CORPUS in wanted and self.cfg.corpus_dir:
             from datastore.corpus import Corpus
             from .retrieval_sources import CorpusSource
             srcs.append(CorpusSource(Corpus.open(self.cfg.corpus_dir, self.tokenizer)))
@@ -144,9 +144,9 @@ class Engine:
     def attach_repo(self, root: str | None) -> None:
         """Use (or stop using, with None) a repository as draft source; incremental re-index."""
         with self._lock:
-            self.sources = [s for s in self.sources if s.name != "repo"]
+            self.sources = [s for s in self.sources if s.name != REPO]
             self.repo_index = None
-            if root and "repo" in self.cfg.sources:
+            if root and REPO in self.cfg.sources:
                 self.sources.append(self._repo_source(root))
             self.drafter.sources = self.sources
 
@@ -156,7 +156,7 @@ class Engine:
         Per-source acceptance rates are kept: they calibrate the sources, not the content."""
         with self._lock:
             self.backend.store.clear()
-            self.sources = [self._pref_cache() if s.name == "pref" else s for s in self.sources]
+            self.sources = [self._pref_cache() if s.name == PREF else s for s in self.sources]
             self.drafter.sources = self.sources
 
     def warm(self, req: CompletionRequest) -> int:

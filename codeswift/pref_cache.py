@@ -21,8 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from codeswift.retrieval_sources import CursorContext
-from codeswift.sources import Draft, DraftContext
+from codeswift.sources import PREF, CursorContext, Draft, DraftContext
 
 _ENTRY_OVERHEAD = 120          # bytes per entry besides its tokens (object, list slot, ints)
 
@@ -52,7 +51,8 @@ class _Completion:
 class PrefCache:
     """DraftSource over the model's own previous outputs in this session (see module doc)."""
 
-    name = "pref"
+    name = PREF
+    cheap = True
 
     def __init__(self, ngram_sizes: Sequence[int] = (8, 4, 2), max_cont: int = 32,
                  per_key: int = 4, max_entries: int = 50_000, max_bytes: int = 32 << 20,

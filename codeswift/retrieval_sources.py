@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from codeswift.sources import Draft, DraftContext
+from codeswift.sources import CORPUS, REPO, CursorContext, Draft, DraftContext, cursor_tokens
 from datastore.corpus import Corpus
 from datastore.repo_index import RepoIndex
 from datastore.suffix_index import Continuation, SuffixIndex, lookup
@@ -38,63 +38,11 @@ def _drafts(conts: list[Continuation], source: str, **meta) -> list[Draft]:
                   meta={"count": c.count, "match_len": c.match_len, **meta}) for c in conts]
 
 
-def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int]) -> tuple[list[int], list[int]]:
-    """(tokens before the cursor, tokens after it) of a prompt, model-family agnostic.
-
-    Prompts are cut at special tokens. A fill-in-the-middle prompt (PSM order, used by Qwen,
-    StarCoder, DeepSeek and CodeLlama) ends with `PRE head SUF suffix MID typed`, where `typed`
-    is the text already typed on the cursor line (possibly empty): before the cursor is
-    head + typed, after it the suffix. A plain prompt (no special token) is all prefix."""
-    pieces, cur = [], []
-    for t in tokens[:prompt_len]:
-        if int(t) in special_ids:
-            pieces.append(cur)
-            cur = []
-        else:
-            cur.append(int(t))
-    pieces.append(cur)
-    if len(pieces) >= 3:
-        return pieces[-3] + pieces[-1], pieces[-2]
-    return pieces[-1], []
-
-
-class CursorContext:
-    """The tokens a source should match: the text before the cursor, then what was generated.
-
-    In a fill-in-the-middle prompt the tokens right before generation are the suffix and a
-    special token, which never occur in a repository; the tokens that do are the prefix."""
-
-    KEEP = 256
-
-    def __init__(self, special_ids=()):
-        self.special = set(int(t) for t in special_ids)
-        self._before: list[int] = []
-        self._prompt: tuple[int, int] | None = None
-
-    def reset(self, ctx: DraftContext) -> None:
-        before = (cursor_tokens(ctx.tokens, ctx.prompt_len, self.special)[0] if self.special
-                  else [int(t) for t in ctx.tokens[:ctx.prompt_len]])
-        self._before = before[-self.KEEP:]
-        self._prompt = self._key(ctx)
-
-    @staticmethod
-    def _key(ctx: DraftContext) -> tuple[int, int]:
-        n = min(ctx.prompt_len, len(ctx.tokens))
-        return (n, int(ctx.tokens[n - 1]) if n else -1)
-
-    def tokens(self, ctx: DraftContext, keep: int) -> list[int]:
-        """Last `keep` tokens of (text before the cursor + generated tokens)."""
-        if self._prompt != self._key(ctx):
-            self.reset(ctx)                    # propose() without reset(): derive it now
-        generated = [int(t) for t in ctx.tokens[ctx.prompt_len:][-keep:]]
-        need = keep - len(generated)
-        return (self._before[-need:] if need > 0 else []) + generated
-
-
 class RepoSource:
     """Continuations of the context found in the repository (unsaved edits included)."""
 
-    name = "repo"
+    name = REPO
+    cheap = False
 
     def __init__(self, index: RepoIndex, min_match: int = 1, exclude_current: bool = False,
                  max_suffix: int = 32):
@@ -120,7 +68,8 @@ class RepoSource:
 class CorpusSource:
     """Continuations from the general corpus: the K most similar chunks, then everything."""
 
-    name = "corpus"
+    name = CORPUS
+    cheap = False
 
     def __init__(self, corpus: Corpus, k_chunks: int = 8, min_match: int = 1,
                  use_global: bool = True, max_suffix: int = 32,

@@ -34,9 +34,15 @@ class Draft:
     meta: dict = field(default_factory=dict)
 
 
+# Source names: one constant each (stats, reports, ablations and config use these).
+CONTEXT, PREF, REPO, CORPUS = "context", "pref", "repo", "corpus"
+
+
 class DraftSource(Protocol):
     """The one interface every draft source implements."""
     name: str
+    cheap: bool                        # answers in-memory within microseconds: asked inline, never
+                                       # through the thread pool or the retrieval-timing policy
 
     def propose(self, ctx: DraftContext, max_len: int, max_drafts: int) -> list[Draft]:
         """Return up to `max_drafts` continuations of at most `max_len` tokens each."""
@@ -58,7 +64,8 @@ class ContextSource:
     are generated, so each query costs O(max_ngram) dict lookups.
     """
 
-    name = "context"
+    name = CONTEXT
+    cheap = True
 
     def __init__(self, max_ngram: int = 12, min_ngram: int = 1, max_hits: int = 16):
         self.max_ngram, self.min_ngram, self.max_hits = max_ngram, min_ngram, max_hits
@@ -111,3 +118,56 @@ class ContextSource:
 
 def as_int_array(tokens: Sequence[int]) -> np.ndarray:
     return np.asarray(tokens, dtype=np.int64)
+
+
+def cursor_tokens(tokens: Sequence[int], prompt_len: int, special_ids: set[int]) -> tuple[list[int], list[int]]:
+    """(tokens before the cursor, tokens after it) of a prompt, model-family agnostic.
+
+    Prompts are cut at special tokens. A fill-in-the-middle prompt (PSM order, used by Qwen,
+    StarCoder, DeepSeek and CodeLlama) ends with `PRE head SUF suffix MID typed`, where `typed`
+    is the text already typed on the cursor line (possibly empty): before the cursor is
+    head + typed, after it the suffix. A plain prompt (no special token) is all prefix."""
+    pieces, cur = [], []
+    for t in tokens[:prompt_len]:
+        if int(t) in special_ids:
+            pieces.append(cur)
+            cur = []
+        else:
+            cur.append(int(t))
+    pieces.append(cur)
+    if len(pieces) >= 3:
+        return pieces[-3] + pieces[-1], pieces[-2]
+    return pieces[-1], []
+
+
+class CursorContext:
+    """The tokens a source should match: the text before the cursor, then what was generated.
+
+    In a fill-in-the-middle prompt the tokens right before generation are the suffix and a
+    special token, which never occur in a repository; the tokens that do are the prefix."""
+
+    KEEP = 256
+
+    def __init__(self, special_ids=()):
+        self.special = set(int(t) for t in special_ids)
+        self._before: list[int] = []
+        self._prompt: tuple[int, int] | None = None
+
+    def reset(self, ctx: DraftContext) -> None:
+        before = (cursor_tokens(ctx.tokens, ctx.prompt_len, self.special)[0] if self.special
+                  else [int(t) for t in ctx.tokens[:ctx.prompt_len]])
+        self._before = before[-self.KEEP:]
+        self._prompt = self._key(ctx)
+
+    @staticmethod
+    def _key(ctx: DraftContext) -> tuple[int, int]:
+        n = min(ctx.prompt_len, len(ctx.tokens))
+        return (n, int(ctx.tokens[n - 1]) if n else -1)
+
+    def tokens(self, ctx: DraftContext, keep: int) -> list[int]:
+        """Last `keep` tokens of (text before the cursor + generated tokens)."""
+        if self._prompt != self._key(ctx):
+            self.reset(ctx)                    # propose() without reset(): derive it now
+        generated = [int(t) for t in ctx.tokens[ctx.prompt_len:][-keep:]]
+        need = keep - len(generated)
+        return (self._before[-need:] if need > 0 else []) + generated

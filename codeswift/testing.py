@@ -99,6 +99,7 @@ class RandomSource:
 
     Token ids are drawn from [low, vocab) (low > 0 keeps e.g. padding or EOS ids out)."""
     name = "random"
+    cheap = True
 
     def __init__(self, vocab: int, seed: int, low: int = 0):
         import numpy as np

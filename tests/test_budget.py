@@ -12,8 +12,9 @@ from codeswift.sources import Draft, DraftContext
 class FixedSource:
     """A draft source proposing the same drafts every step (`make()` builds fresh Draft objects)."""
 
-    def __init__(self, name, make):
+    def __init__(self, name, make, cheap=None):
         self.name, self.make = name, make
+        self.cheap = name in ("context", "pref") if cheap is None else cheap   # as the real ones
 
     def reset(self, ctx):
         pass

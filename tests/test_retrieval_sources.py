@@ -2,7 +2,8 @@
 import pytest
 
 from codeswift.pref_cache import PrefCache
-from codeswift.retrieval_sources import CorpusSource, CursorContext, RepoSource, cursor_tokens
+from codeswift.retrieval_sources import CorpusSource, RepoSource
+from codeswift.sources import CursorContext, cursor_tokens
 from codeswift.sources import DraftContext
 from datastore.corpus import Corpus
 from datastore.repo_index import RepoIndex
