@@ -101,19 +101,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learned_stats() -> dict:
-    """Pooled learned draft acceptance from earlier sessions (any model), for `--quant auto`."""
+def _learned_stats() -> list[dict]:
+    """Learned draft acceptance from earlier sessions (any model), for `--quant auto`."""
     from .models import cache_root
-    pooled: dict = {}
+    entries: list[dict] = []
     for p in (cache_root() / "acceptance").glob("*.json"):
         try:
-            for k, v in json.loads(p.read_text()).items():
-                acc = pooled.setdefault(k, {"tested": 0.0, "accepted": 0.0, "observed": 0})
-                acc["tested"] += float(v["tested"])
-                acc["accepted"] += float(v["accepted"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
             continue
-    return pooled
+        entries += [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+    return entries
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:

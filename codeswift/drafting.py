@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,15 +62,37 @@ class DraftConfig:
     explore_len: int = 8              # tokens verified by such an exploration
 
 
-def draft_kind(d: Draft, agreed: bool = False) -> str:
+class Kind(NamedTuple):
+    """What draft acceptance is learned per: the source, the evidence level and whether every
+    draft of the step started with the same token."""
+    source: str
+    level: int
+    agreed: bool = False
+
+
+class StatKey(NamedTuple):
+    """A kind's first drafted token and its later ones are accepted at different rates."""
+    kind: Kind
+    later: bool
+
+    def to_json(self) -> dict:
+        return {"source": self.kind.source, "level": self.kind.level, "agreed": self.kind.agreed,
+                "later": self.later}
+
+    @staticmethod
+    def from_json(d: dict) -> "StatKey":
+        return StatKey(Kind(str(d["source"]), int(d["level"]), bool(d["agreed"])), bool(d["later"]))
+
+
+def draft_kind(d: Draft, agreed: bool = False) -> Kind:
     """Acceptance is learned per source and evidence level. A draft's score is its match length
-    (plus a fraction for repeat counts); longer matches are accepted more often. Three levels
+    (plus a fraction for repeat counts); longer matches are accepted more often. Four levels
     (1-2, 3-5, 6-11, 12+ matched tokens) keep the number of kinds, each explored before it is
     trusted, small. `agreed`: every draft of this step starts with the same token (no source
     saw an alternative), which on repository tasks doubled first-token acceptance of short
     matches (0.27 -> 0.51 for 1-token context matches)."""
     level = 0 if d.score < 3 else 1 if d.score < 6 else 2 if d.score < 12 else 3
-    return f"{d.source}#{level}{'=' if agreed else ''}"
+    return Kind(d.source, level, agreed)
 
 
 def _cheap(s: DraftSource) -> bool:
@@ -98,7 +121,8 @@ class Drafter:
         self.cost = cost or flat_curve()
         self.cfg = config or DraftConfig()
         self.timing = timing or TimingPolicy()
-        self.stats: dict[str, SourceStats] = {}        # lifetime, across completions
+        self.stats: dict[StatKey, SourceStats] = {}    # lifetime, across completions
+        self.proposed: dict[str, int] = {}              # drafts per source (lifetime)
         self.completion: dict[str, list[int]] = {}      # this completion: [proposed, accepted]
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="draft")
         self._busy: dict[str, Future] = {}
@@ -108,7 +132,7 @@ class Drafter:
         self.timing.reset()
         self.completion = {s.name: [0, 0] for s in self.sources}
         for s in self.sources:
-            self.stats.setdefault(s.name, SourceStats())      # per source: drafts proposed
+            self.proposed.setdefault(s.name, 0)
             s.reset(ctx)
 
     # -- propose ------------------------------------------------------------------------
@@ -138,8 +162,8 @@ class Drafter:
         self.time_ms += (time.perf_counter() - t0) * 1000
         return tree
 
-    def _stats(self, kind: str, depth: int) -> SourceStats:
-        key = f"{kind}@{1 if depth <= 1 else 2}"
+    def _stats(self, kind: Kind, depth: int) -> SourceStats:
+        key = StatKey(kind, depth > 1)
         st = self.stats.get(key)
         if st is None:
             st = self.stats[key] = SourceStats()
@@ -188,31 +212,33 @@ class Drafter:
     def _tagged(self, source: DraftSource, drafts: list[Draft]) -> list[Draft]:
         for d in drafts:
             d.source = source.name
-        self.stats[source.name].proposed += len(drafts)
+        self.proposed[source.name] = self.proposed.get(source.name, 0) + len(drafts)
         self.completion[source.name][0] += len(drafts)
         return [d for d in drafts if d.tokens]
 
-    def export_stats(self) -> dict:
+    def export_stats(self) -> list[dict]:
         """Learned acceptance per kind of draft token (calibration, no content), for saving."""
-        return {k: {"tested": st.tested, "accepted": st.accepted, "observed": st.observed}
-                for k, st in self.stats.items() if "@" in k}
+        return [{**k.to_json(), "tested": st.tested, "accepted": st.accepted, "observed": st.observed}
+                for k, st in self.stats.items()]
 
-    def import_stats(self, data: dict) -> int:
-        """Start from saved acceptance (see export_stats); returns the kinds loaded."""
+    def import_stats(self, data: list[dict]) -> int:
+        """Start from saved acceptance (see export_stats); returns the kinds loaded. Entries in
+        another shape (an older version's file) are skipped: the kind is learned afresh."""
         n = 0
-        for k, d in data.items():
+        for d in data if isinstance(data, list) else ():
             try:
+                key = StatKey.from_json(d)
                 tested, accepted, observed = float(d["tested"]), float(d["accepted"]), int(d["observed"])
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError):
                 continue
-            if "@" in k and 0 <= accepted <= tested and tested > 0 and observed >= 0:
-                self.stats[k] = SourceStats(tested=tested, accepted=accepted, observed=observed)
+            if 0 <= accepted <= tested and tested > 0 and observed >= 0:
+                self.stats[key] = SourceStats(tested=tested, accepted=accepted, observed=observed)
                 n += 1
         return n
 
     def rate(self, name: str) -> float:
         """A source's acceptance rate over all its kinds of draft tokens (for reports)."""
-        kinds = [st for k, st in self.stats.items() if k.startswith(name + "#")]
+        kinds = [st for k, st in self.stats.items() if k.kind.source == name]
         tested = sum(st.tested for st in kinds)
         return sum(st.accepted for st in kinds) / tested if tested else SourceStats().rate
 
@@ -220,7 +246,7 @@ class Drafter:
     def update(self, ctx: DraftContext, tree: TokenTree, path: list[int], accepted: list[int]) -> None:
         """Per-source acceptance: a node is 'tested' when its parent was accepted."""
         on_path = set(path)
-        tested: dict[tuple[str, int], int] = {}           # (kind, first or later token) -> count
+        tested: dict[tuple[Kind, int], int] = {}          # (kind, first or later token) -> count
         hit: dict[tuple[str, int], int] = {}
         for i in range(1, len(tree)):
             if int(tree.parents[i]) in on_path:
@@ -233,7 +259,7 @@ class Drafter:
         for key, n in tested.items():
             kind, depth = key
             self._stats(kind, depth).update(n, hit.get(key, 0))
-            name = kind.split("#")[0]
+            name = kind.source
             by_source[name] = by_source.get(name, 0) + hit.get(key, 0)
         for name, h in by_source.items():
             self.completion[name][1] += h

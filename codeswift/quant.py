@@ -148,13 +148,13 @@ class Candidate:
                 "expected_tokens_per_s": round(self.tokens_per_s, 2), "best_k": self.best_k}
 
 
-def acceptance_model(stats: dict | None = None) -> tuple[float, float, float]:
+def acceptance_model(stats: list[dict] | None = None) -> tuple[float, float, float]:
     """(share of steps with a draft, first-token rate, later-token rate) from learned drafter
-    statistics (`Drafter.export_stats`, kinds like 'context#1@1'), else the drafter's prior."""
+    statistics (`Drafter.export_stats`), else the drafter's prior."""
     from .drafting import SourceStats
     prior = SourceStats().rate
-    first = [v for k, v in (stats or {}).items() if k.endswith("@1")]
-    later = [v for k, v in (stats or {}).items() if k.endswith("@2")]
+    first = [d for d in stats or () if not d.get("later")]
+    later = [d for d in stats or () if d.get("later")]
 
     def pooled(xs):
         t = sum(float(x["tested"]) for x in xs)
@@ -187,7 +187,7 @@ def measure_curve(path: Path, threads: int | None = None, past: int = 256, reps:
     return tuple(round(m, 2) for m in curve.ms)
 
 
-def choose(name: str, candidates=AUTO_CANDIDATES, threads: int | None = None, stats: dict | None = None) -> Path:
+def choose(name: str, candidates=AUTO_CANDIDATES, threads: int | None = None, stats: list | None = None) -> Path:
     """Make each candidate type of known model `name`, measure, pick and remember (see choose_among)."""
     paths = {q: make(name, q) for q in candidates}
     best, record = choose_among(paths, threads, stats)
@@ -195,7 +195,7 @@ def choose(name: str, candidates=AUTO_CANDIDATES, threads: int | None = None, st
     return best
 
 
-def choose_among(paths: dict[str, Path], threads: int | None = None, stats: dict | None = None,
+def choose_among(paths: dict[str, Path], threads: int | None = None, stats: list | None = None,
                  log=_log) -> tuple[Path, dict]:
     """Measure each GGUF's cost curve (after a child-process probe), pick the highest expected
     tokens/s under speculation, and return it with a record of every figure and the reason."""

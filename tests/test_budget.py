@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from codeswift.budget import KS, CostCurve, cache_path, load_or_measure, plausible
-from codeswift.drafting import Drafter, SourceStats
+from codeswift.drafting import Drafter, Kind, SourceStats, StatKey
 from codeswift.sources import Draft, DraftContext
 
 
@@ -104,13 +104,14 @@ def test_acceptance_is_learned_per_source_and_match_length():
     ctx = DraftContext([1, 2, 3], 3)
     d.reset(ctx)
     tree = d.propose(ctx)
-    assert {"context#1@1", "context#1@2", "context#0@1"} <= set(d.stats)
-    assert set().union(*tree.sources[1:]) <= {"context#1", "context#0"}
+    long, short = Kind("context", 1), Kind("context", 0)
+    assert {StatKey(long, False), StatKey(long, True), StatKey(short, False)} <= set(d.stats)
+    assert set().union(*tree.sources[1:]) <= {long, short}
     # node 1 (token 5, the long match) accepted, token 7 rejected
     path = [0] + [i for i in range(1, len(tree)) if int(tree.tokens[i]) == 5]
     d.update(ctx, tree, path, [5])
-    assert d.stats["context#1@1"].rate > d.stats["context#0@1"].rate
-    assert d.stats["context#1@1"].observed == 1 and d.stats["context#1@2"].observed == 1   # token 6 tested
+    assert d.stats[StatKey(long, False)].rate > d.stats[StatKey(short, False)].rate
+    assert d.stats[StatKey(long, False)].observed == 1 and d.stats[StatKey(long, True)].observed == 1   # token 6 tested
     assert d.completion["context"][1] == 1 and 0 < d.rate("context") < 1
 
 
@@ -138,7 +139,7 @@ def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no(
     trees = tree_sizes(d, 6, accept_all=True)
     assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
     # after a few fully accepted explorations the measured rate makes long chains pay
-    assert trees[-1] > 8 and d.stats["pref#2=@2"].rate > 0.8       # the only draft: "agreed"
+    assert trees[-1] > 8 and d.stats[StatKey(Kind("pref", 2, agreed=True), True)].rate > 0.8
 
 
 def test_forced_exploration_when_even_the_bound_says_no():
@@ -180,7 +181,8 @@ def test_drafter_pads_the_tree_to_the_cheaper_batch():
     ctx = DraftContext(tokens=[1, 2, 3], prompt_len=2)
     d.reset(ctx)
     for depth in (1, 2):
-        d._stats("context#2=", depth).tested, d._stats("context#2=", depth).accepted = 100.0, 95.0
+        st = d._stats(Kind("context", 2, agreed=True), depth)
+        st.tested, st.accepted = 100.0, 95.0
     tree = d.propose(ctx)
     assert len(tree) == 4                             # padded: the 4-node batch is the cheap one
     assert tree.tokens[:3].tolist() == [3, 7, 8] and tree.parents.tolist() == [-1, 0, 1, 2]

@@ -176,6 +176,6 @@ def test_learned_acceptance_survives_a_restart(tiny_qwen, tmp_path, monkeypatch)
     again = Engine(model, tok, EngineConfig(), model_id="tiny")
     assert again.drafter.export_stats() == learned
     other = Engine(model, tok, EngineConfig(persist_stats=False), model_id="tiny")
-    assert other.drafter.export_stats() == {}
+    assert other.drafter.export_stats() == []
     (tmp_path / "acceptance").joinpath(first._stats_path.name).write_text("not json")
-    assert Engine(model, tok, EngineConfig(), model_id="tiny").drafter.export_stats() == {}
+    assert Engine(model, tok, EngineConfig(), model_id="tiny").drafter.export_stats() == []
