@@ -229,6 +229,7 @@ class Engine:
             text = self.text_of(out, req)
             stats = st.to_json(len(out))
             stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+            stats["temperature"] = req.temperature
             # Speedup over plain decoding from the measured cost curve: tokens per step times
             # cost(1 token) / cost(mean tree size). Not wall-clock: that needs `codeswift bench`.
             stats["est_speedup"] = (round(stats["accepted_per_step"] * self.cost(1) / self.cost(stats["mean_tree_nodes"]), 3)

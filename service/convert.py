@@ -71,12 +71,24 @@ def chunks(text: str, most: int = 16) -> list[str]:
     return lines[:most - 1] + ["".join(lines[most - 1:])] if len(lines) > most else lines
 
 
+# Editor clients send a tiny temperature to mean "deterministic" (Continue's autocomplete: 0.01);
+# below this it is served greedily, which is what they want and keeps the output lossless.
+GREEDY_BELOW = 0.05
+
+
+def sampling(body) -> dict[str, Any]:
+    """The standard sampling fields of any dialect, as CompletionRequest arguments."""
+    seed = body.seed if body.seed is not None and body.seed >= 0 else None
+    t = float(body.temperature)
+    return {"temperature": t if t >= GREEDY_BELOW else 0.0, "top_p": float(body.top_p), "seed": seed}
+
+
 # -- native ---------------------------------------------------------------------------------
 def native_request(body: NativeCompletion, default_max: int) -> CompletionRequest:
     return CompletionRequest(
         prefix=body.prefix, suffix=body.suffix, path=body.path, language=body.language,
         max_tokens=body.max_tokens or default_max, stop=body.stop, speculative=body.speculative,
-        doc_id=body.doc_id, snippets=[Snippet(s.path, s.text) for s in body.snippets])
+        doc_id=body.doc_id, snippets=[Snippet(s.path, s.text) for s in body.snippets], **sampling(body))
 
 
 # -- llama.cpp /infill ------------------------------------------------------------------------
@@ -87,7 +99,7 @@ def infill_request(body: InfillCompletion, default_max: int) -> tuple[Completion
     req = CompletionRequest(
         prefix=body.input_prefix + body.prompt, suffix=body.input_suffix,
         max_tokens=max_tokens, stop="none",
-        snippets=[Snippet(c.filename, c.text) for c in body.input_extra])
+        snippets=[Snippet(c.filename, c.text) for c in body.input_extra], **sampling(body))
     return req, PostRules(stop_strings=list(body.stop), n_indent=body.n_indent)
 
 
@@ -104,7 +116,8 @@ def infill_response(result: CompletionResult, cut: Cut, model: str,
     out = {
         "index": 0, "content": cut.text, "tokens": [], "id_slot": 0, "stop": True, "model": model,
         "tokens_predicted": pred_n, "tokens_evaluated": st.get("prompt_tokens", 0),
-        "generation_settings": {"n_predict": None, "temperature": 0.0, "samplers": ["greedy"]},
+        "generation_settings": {"n_predict": None, "temperature": st.get("temperature", 0.0),
+                                "samplers": ["top_p", "temperature"] if st.get("temperature") else ["greedy"]},
         "has_new_line": "\n" in cut.text, "truncated": False,
         "stop_type": _LLAMA_STOP_TYPE.get(cut.reason, "eos"), "stopping_word": cut.word,
         "tokens_cached": st.get("reused_prompt_tokens", 0),
@@ -173,7 +186,7 @@ def openai_request(body: OpenAICompletion, default_max: int) -> tuple[Completion
     else:
         prefix, suffix, snippets, path = prompt, body.suffix or "", [], ""
     req = CompletionRequest(prefix=prefix, suffix=suffix, path=path, snippets=snippets,
-                            max_tokens=body.max_tokens or default_max, stop="none")
+                            max_tokens=body.max_tokens or default_max, stop="none", **sampling(body))
     return req, PostRules(stop_strings=stops)
 
 

@@ -1,7 +1,9 @@
 """Request bodies of the three completion dialects, as pydantic models.
 
-Unknown fields are ignored everywhere: llama.cpp and OpenAI clients send many sampling
-options that a greedy, lossless engine has no use for (temperature, top_k, samplers, ...).
+Unknown fields are ignored everywhere: llama.cpp and OpenAI clients send many options the
+engine has no use for (top_k, samplers, penalties, ...). The standard sampling fields are
+honoured: temperature 0 (the default) is greedy and lossless; temperature > 0 samples with the
+speculative sampling rule (top_p, seed), so the distribution is the model's own.
 Fields that are known are validated strictly enough that a bad value is a clear 422.
 """
 from __future__ import annotations
@@ -17,12 +19,18 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class _Sampling(_Body):
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int | None = None                  # llama.cpp sends -1 for "random": same as none
+
+
 class SnippetIn(_Body):
     path: StrictStr
     text: StrictStr
 
 
-class NativeCompletion(_Body):
+class NativeCompletion(_Sampling):
     """`POST /v1/codeswift/complete`: the engine's CompletionRequest, over JSON."""
     prefix: StrictStr
     suffix: StrictStr = ""
@@ -43,7 +51,7 @@ class ExtraChunk(_Body):
     text: StrictStr
 
 
-class InfillCompletion(_Body):
+class InfillCompletion(_Sampling):
     """`POST /infill`: the llama.cpp server request shape (what llama.vscode sends)."""
     input_prefix: StrictStr = ""
     input_suffix: StrictStr = ""
@@ -57,7 +65,7 @@ class InfillCompletion(_Body):
     response_fields: list[StrictStr] | None = None
 
 
-class OpenAICompletion(_Body):
+class OpenAICompletion(_Sampling):
     """`POST /v1/completions`: OpenAI's (legacy) completions request."""
     model: StrictStr | None = None
     prompt: Union[StrictStr, list[StrictStr]] = ""

@@ -94,3 +94,22 @@ def test_completions_alias_without_v1(base_url, expected):
     r = httpx.post(base_url + "/completions", json={"prompt": CODE[:33], "max_tokens": 9})
     assert r.status_code == 200
     assert r.json()["choices"][0]["text"] == expected(prefix=CODE[:33], max_tokens=9).text
+
+
+def test_sampling_fields_are_honoured_and_validated(base_url, expected):
+    body = {"prompt": CODE[:90], "suffix": CODE[90:], "max_tokens": 16, "temperature": 1.0, "seed": 11}
+    # Without drafts the random stream is used the same way each time: same seed, same sample.
+    # (With drafts a sample depends on what was drafted, e.g. the previous answer: the
+    # distribution is the model's own, the path through the random stream is not fixed.)
+    native = {"prefix": CODE[:90], "suffix": CODE[90:], "max_tokens": 16, "temperature": 1.0, "seed": 11,
+              "speculative": False}
+    a, b = (httpx.post(base_url + "/v1/codeswift/complete", json=native).json() for _ in range(2))
+    assert a["tokens"] == b["tokens"] and len(a["tokens"]) > 0
+    assert httpx.post(base_url + URL, json=body).status_code == 200
+    greedy = expected(prefix=CODE[:90], suffix=CODE[90:], max_tokens=16).text
+    r = httpx.post(base_url + URL, json={**body, "temperature": 0.01})     # "deterministic": greedy
+    assert r.json()["choices"][0]["text"] == greedy
+    r = httpx.post(base_url + URL, json={**body, "temperature": 9})
+    assert r.status_code == 422 and "temperature" in r.text             # out of range: a clear 4xx
+    r = httpx.post(base_url + URL, json={**body, "top_p": 0})
+    assert r.status_code == 422 and "top_p" in r.text
