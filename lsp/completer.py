@@ -145,7 +145,8 @@ class Completer:
         return CompletionRequest(prefix=prefix, suffix=suffix, path=_path(doc.uri), language=language,
                                  max_tokens=self.options.max_tokens, stop=decide_stop(prefix, suffix, language),
                                  speculative=self.options.speculative, doc_id=doc.uri,
-                                 is_cancelled=is_cancelled)
+                                 temperature=float(self.options.temperature), top_p=float(self.options.top_p),
+                                 seed=self.options.seed, is_cancelled=is_cancelled)
 
     async def _run(self, ticket: Ticket, req: CompletionRequest) -> CompletionResult | None:
         engine = self.engine_of()

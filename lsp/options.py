@@ -32,6 +32,9 @@ class Options:
     speculative: bool = True
     warmup: bool = True
     warmup_delay_ms: int = 300
+    temperature: float = 0.0            # 0: greedy, identical to plain greedy decoding
+    top_p: float = 1.0
+    seed: int | None = None
 
 
 def _is_int(v: Any) -> bool:
@@ -44,6 +47,13 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
 
 def _device(v: Any) -> bool:
     return _one_of(DEVICES)(v) or (isinstance(v, str) and re.fullmatch(r"cuda:\d+", v.strip()) is not None)
+
+
+def _number(lo: float, hi: float, lo_open: bool = False) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)
+                and (lo < v if lo_open else lo <= v) and v <= hi)
+    return ok
 
 
 def _optional_url(v: Any) -> bool:
@@ -65,6 +75,9 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "serverToken": ("server_token", lambda v: v is None or isinstance(v, str), "null or a string"),
     "speculative": ("speculative", lambda v: isinstance(v, bool), "true or false"),
     "warmup": ("warmup", lambda v: isinstance(v, bool), "true or false"),
+    "temperature": ("temperature", _number(0.0, 5.0), "a number in 0..5 (0 = greedy, lossless)"),
+    "topP": ("top_p", _number(0.0, 1.0, lo_open=True), "a number in (0, 1]"),
+    "seed": ("seed", lambda v: v is None or _is_int(v), "null or an integer"),
     "warmupDelayMs": ("warmup_delay_ms", lambda v: _is_int(v) and 0 <= v <= MAX_WARMUP_DELAY_MS,
                       f"an integer in 0..{MAX_WARMUP_DELAY_MS}"),
 }

@@ -60,7 +60,7 @@ class RemoteEngine:
 def request_json(req: CompletionRequest) -> dict[str, Any]:
     return {"prefix": req.prefix, "suffix": req.suffix, "path": req.path, "language": req.language,
             "max_tokens": req.max_tokens, "stop": req.stop, "speculative": req.speculative,
-            "doc_id": req.doc_id}
+            "doc_id": req.doc_id, "temperature": req.temperature, "top_p": req.top_p, "seed": req.seed}
 
 
 def result_from_json(body: Any) -> CompletionResult:

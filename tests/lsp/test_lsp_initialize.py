@@ -23,6 +23,11 @@ def test_options_parse_with_defaults_and_warnings():
     assert opts == Options(model="m")
     assert [w.split(" ")[1] for w in warnings] == ["initializationOptions.maxTokens", "initializationOptions.dtype",
                                                    "initializationOptions.serverUrl", "initializationOptions.model"]
+    opts, warnings = parse_options({"temperature": 0.7, "topP": 0.9, "seed": 3})
+    assert (opts.temperature, opts.top_p, opts.seed, warnings) == (0.7, 0.9, 3, [])
+    opts, warnings = parse_options({"temperature": -1, "topP": 0, "seed": "x"})
+    assert (opts.temperature, opts.top_p, opts.seed) == (0.0, 1.0, None) and len(warnings) == 3
+    assert "0..5" in warnings[0] and "(0, 1]" in warnings[1]
     assert parse_options(None) == (Options(), [])
     assert parse_options([1, 2])[1][0].startswith("codeswift: initializationOptions must be an object")
 
