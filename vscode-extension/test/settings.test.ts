@@ -11,25 +11,25 @@ test('unset settings take the documented defaults', () => {
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
     model: 'qwen2.5-coder-0.5b', device: 'auto', dtype: 'auto', backend: 'auto', maxTokens: 64, debounceMs: 75,
-    index: true, serverUrl: null,
+    index: true, serverUrl: null, temperature: 0,
   });
 });
 
 test('set values reach initializationOptions, strings trimmed', () => {
   const { settings, warnings } = readSettings(reader({
     model: ' /tmp/tiny ', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
-    index: false, serverUrl: 'http://gpu-box:8000',
+    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4,
   }));
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
     model: '/tmp/tiny', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
-    index: false, serverUrl: 'http://gpu-box:8000',
+    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4,
   });
 });
 
 test('bad values fall back to defaults with one warning each', () => {
   const { settings, warnings } = readSettings(reader({
-    device: 'tpu', dtype: 'fp8', backend: 'onnx', maxTokens: 4097, debounceMs: -1, languages: [], serverUrl: 'gpu-box', enable: 'yes', model: '  ',
+    device: 'tpu', dtype: 'fp8', backend: 'onnx', maxTokens: 4097, debounceMs: -1, languages: [], serverUrl: 'gpu-box', enable: 'yes', model: '  ', temperature: -1,
   }));
   assert.equal(settings.device, 'auto');
   assert.equal(settings.dtype, 'auto');
@@ -51,6 +51,7 @@ test('bad values fall back to defaults with one warning each', () => {
     'codeswift.languages: expected a non-empty list of language ids, got []; using ' +
       '["python","javascript","javascriptreact","typescript","typescriptreact","go","rust","java"]',
     'codeswift.serverUrl: expected an http(s) URL or "", got "gpu-box"; using ""',
+    'codeswift.temperature: expected a number from 0 to 5, got -1; using 0',
   ]);
 });
 

@@ -19,6 +19,8 @@ export interface Settings {
   /** URL of a shared `codeswift serve`; '' = run the model inside the local server. */
   serverUrl: string;
   index: boolean;
+  /** 0 = greedy (identical to plain greedy decoding); > 0 samples the model's own distribution. */
+  temperature: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -35,6 +37,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
     'go', 'rust', 'java'],
   serverUrl: '',
   index: true,
+  temperature: 0,
 });
 
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
@@ -79,6 +82,7 @@ const CHECKS: Record<keyof Settings, [Check, string]> = {
   serverUrl: [(v) => isString(v) && (v === '' || /^https?:\/\/\S+$/.test(v as string)),
     'an http(s) URL or ""'],
   index: [isBool, 'true or false'],
+  temperature: [(v) => typeof v === 'number' && v >= 0 && v <= 5, 'a number from 0 to 5'],
 };
 
 /** Reads every setting; a missing value takes its default, a bad one its default plus a warning. */
@@ -109,6 +113,7 @@ export interface InitializationOptions {
   debounceMs: number;
   index: boolean;
   serverUrl: string | null;
+  temperature: number;
 }
 
 export function toInitializationOptions(s: Settings): InitializationOptions {
@@ -121,6 +126,7 @@ export function toInitializationOptions(s: Settings): InitializationOptions {
     debounceMs: s.debounceMs,
     index: s.index,
     serverUrl: s.serverUrl === '' ? null : s.serverUrl,
+    temperature: s.temperature,
   };
 }
 
