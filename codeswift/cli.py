@@ -116,7 +116,7 @@ def _learned_stats() -> list[dict]:
 
 def _cmd_setup(args: argparse.Namespace) -> int:
     from .native import setup
-    res = setup(amx=args.amx, server=not args.no_server)
+    res = setup(amx=args.amx, server=not args.no_server, force=args.force)
     print(f"llama.cpp ready: {res.detail}")
     return 0
 
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amx", choices=("auto", "on", "off"), default="auto",
                    help="auto: try AMX where the CPU reports it, fall back without (default: %(default)s)")
     p.add_argument("--no-server", action="store_true", help="skip building llama-server (a bench peer)")
+    p.add_argument("--force", action="store_true", help="rebuild even if this CPU's build is installed")
     p.set_defaults(func=_cmd_setup)
 
     p = sub.add_parser("info", help="CPU, runtimes, chosen backend/dtype/weights and cost curves",

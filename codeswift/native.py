@@ -251,7 +251,22 @@ def probe_model() -> Path:
     return tiny
 
 
-def setup(amx: str = "auto", server: bool = True, log=print) -> ProbeResult:
+def _binding_marker() -> Path:
+    from .models import cache_root
+    return cache_root() / "llama.cpp" / f"binding-{LLAMA_CPP_PYTHON}.json"
+
+
+def _built_here(args: list[str]) -> bool:
+    """The installed binding is the one `setup` built with `args` (same library files)."""
+    lib = _library_path()
+    try:
+        d = json.loads(_binding_marker().read_text())
+        return lib is not None and d["cmake_args"] == args and d["key"] == _probe_key(lib, None, cpu_info())
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def setup(amx: str = "auto", server: bool = True, force: bool = False, log=print) -> ProbeResult:
     """Build llama.cpp (Python binding, and llama-server from the same sources) for this CPU and
     prove it with a decode in a child process. AMX is tried only where the CPU reports it (or
     `amx="on"`), and kept only if the probe decodes; otherwise the build without AMX is made."""
@@ -261,11 +276,18 @@ def setup(amx: str = "auto", server: bool = True, log=print) -> ProbeResult:
     attempts = [True, False] if want_amx else [False]
     res = ProbeResult(False, "not built")
     for use_amx in attempts:
-        if build_python_binding(cpu, use_amx, log=log) != 0:
+        args = cmake_args(cpu, use_amx)
+        if not force and _built_here(args):
+            log(f"llama-cpp-python {LLAMA_CPP_PYTHON} already built for this CPU ({'AMX on' if use_amx else 'AMX off'}); "
+                "--force rebuilds")
+        elif build_python_binding(cpu, use_amx, log=log) != 0:
             raise ModelLoadError("pip could not build llama-cpp-python (see the compiler output above)")
         res = probe(probe_model(), use_cache=False)
         log(f"probe ({'AMX on' if use_amx else 'AMX off'}): {'ok' if res.ok else res.detail}")
         if res.ok:
+            marker = _binding_marker()
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"cmake_args": args, "key": _probe_key(_library_path(), None, cpu)}))
             break
     if not res.ok:
         raise ModelLoadError(f"llama.cpp does not run on this CPU: {res.detail}")

@@ -103,3 +103,17 @@ def test_a_build_that_crashed_is_not_loaded_again(tmp_path, monkeypatch):
     (tmp_path / "cache" / "probe" / f"{key}.json").write_text(json.dumps(crashed.to_json()))
     with pytest.raises(RuntimeUnusableError, match="SIGILL"):
         load_llamacpp_backend(EngineConfig(model=str(gguf), backend="llamacpp"))
+
+
+def test_setup_knows_when_this_cpus_build_is_installed(tmp_path, monkeypatch):
+    if native._library_path() is None:
+        pytest.skip("llama-cpp-python not installed")
+    import json
+    monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
+    args = native.cmake_args(native.cpu_info())
+    assert not native._built_here(args)                          # never built by setup here
+    key = native._probe_key(native._library_path(), None, native.cpu_info())
+    native._binding_marker().parent.mkdir(parents=True)
+    native._binding_marker().write_text(json.dumps({"cmake_args": args, "key": key}))
+    assert native._built_here(args)
+    assert not native._built_here(args[:-1] + ["-DGGML_AMX_BF16=ON"])   # other flags: rebuild
