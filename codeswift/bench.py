@@ -171,14 +171,10 @@ class _LlamaCpp:
     inherits another's prompt cache) and llama-cpp-python's prompt-lookup `Llama`."""
 
     def __init__(self, args, methods: list[str]):
-        from .backends.llamacpp import LlamaCppBackend, load_gguf_tokenizer, resolve_gguf
+        from .backends.llamacpp import LlamaCppBackend, load_gguf_tokenizer, require_usable, resolve_gguf
         from .bench_llamacpp import make_pld_llama
-        from .errors import RuntimeUnusableError
-        from .native import probe
         self.gguf = resolve_gguf(args.gguf or args.model)
-        pr = probe(self.gguf)                    # a crashing build must not take the run down
-        if not pr.ok:
-            raise RuntimeUnusableError(pr.detail)
+        require_usable(self.gguf)                # a crashing build must not take the run down
         self.tokenizer = load_gguf_tokenizer(args.gguf or args.model, self.gguf)
         make = lambda: LlamaCppBackend(self.gguf, n_ctx=4096, n_threads=args.threads)   # noqa: E731
         self.ar = make() if "llamacpp-ar" in methods else None

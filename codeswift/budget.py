@@ -25,9 +25,18 @@ class CostCurve:
     ks: tuple[int, ...]
     ms: tuple[float, ...]
 
+    def __post_init__(self):
+        # batch_for and cost for every whole tree size up to the largest measured one, once:
+        # the drafter asks for all of them at every step.
+        sizes = range(1, int(max(self.ks)) + 1)
+        self._batch = np.asarray([self._batch_for(k) for k in sizes], np.int64)
+        self._cost = np.asarray([self._raw(b) for b in self._batch])
+
     def __call__(self, k: int) -> float:
         """Cost of verifying k nodes when the tree may be padded to a cheaper, larger batch."""
-        return self._raw(self.batch_for(k))
+        if float(k).is_integer() and 1 <= k <= len(self._cost):
+            return float(self._cost[int(k) - 1])
+        return self._raw(self._batch_for(k))
 
     def _raw(self, k: int) -> float:
         return float(np.interp(k, self.ks, self.ms))
@@ -35,6 +44,11 @@ class CostCurve:
     def batch_for(self, k: int) -> int:
         """The batch size to run k nodes in: the cheapest measured size >= k (k itself unless a
         bigger batch costs less, as 4 does next to 3 on kernels that work in groups of 4)."""
+        if float(k).is_integer() and 1 <= k <= len(self._batch):
+            return int(self._batch[int(k) - 1])
+        return self._batch_for(k)
+
+    def _batch_for(self, k: int) -> int:
         best, best_ms = k, self._raw(k)
         for m, ms in zip(self.ks, self.ms):
             if m > k and ms < best_ms:
@@ -45,7 +59,8 @@ class CostCurve:
         """n maximising sum(probs[:n]) / cost(n); `probs` sorted descending, probs[0] = root = 1."""
         n_max = min(len(probs), max_nodes)
         expected = np.cumsum(probs[:n_max])                 # expected tokens emitted per step
-        costs = np.asarray([self(n) for n in range(1, n_max + 1)])
+        costs = (self._cost[:n_max] if n_max <= len(self._cost)
+                 else np.asarray([self(n) for n in range(1, n_max + 1)]))
         return int(np.argmax(expected / costs)) + 1
 
     def to_json(self) -> dict:

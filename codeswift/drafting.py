@@ -156,7 +156,8 @@ class Drafter:
         n = self.cost.best_size(np.sort(tree.prob)[::-1], self.cfg.max_nodes)
         if n > 1:
             # a bigger batch that costs no more: verify the next candidates too, or pad
-            tree = pad(truncate(tree, self.cost.batch_for(n)), min(self.cost.batch_for(n), self.cfg.max_nodes))
+            m = min(self.cost.batch_for(n), self.cfg.max_nodes)
+            tree = pad(truncate(tree, m), m)
         else:
             tree = self._explore(root, weighted, tree)
         self.time_ms += (time.perf_counter() - t0) * 1000

@@ -7,14 +7,15 @@ is assumed; llama.cpp is looked at through the child-process probe only.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
 def gather(model: str = "qwen2.5-coder-0.5b", device: str = "auto") -> dict:
-    from . import models, native, quant
+    from . import native
     cpu = native.cpu_info()
     out: dict = {"cpu": {"model": cpu.model, "class": cpu.cpu_class, "arch": cpu.arch,
-                         "threads": __import__("os").cpu_count(),
+                         "threads": os.cpu_count(),
                          "features": sorted(f for f in cpu.flags if f in _INTERESTING)}}
     out["torch"] = _torch(device)
     pr = native.probe(None)
@@ -56,7 +57,7 @@ def choice(model: str, device: str, facts: dict) -> dict:
     """What `--backend auto` loads for `model`, and why (the same rule Engine.load applies)."""
     from . import models, quant
     dev = facts["torch"].get("device", "cpu")
-    gguf_like = model.endswith(".gguf") or model in models.KNOWN
+    gguf_like = models.is_gguf_spec(model)
     c: dict = {"model": model}
     if gguf_like and dev == "cpu" and facts["llamacpp"]["ok"]:
         c["backend"] = "llamacpp"
@@ -83,7 +84,7 @@ def choice(model: str, device: str, facts: dict) -> dict:
             reasons.append("llama.cpp " + ("not installed" if not facts["llamacpp"]["installed"]
                                            else "failed its probe"))
         c["why"] = ", ".join(reasons)
-        tf = facts["torch"]
+        tf = facts["torch"]                      # pick_dtype's rule, on the facts gathered above
         c["dtype"] = ("bfloat16" if dev.startswith("cuda") else "float16" if dev == "mps"
                       else "bfloat16" if tf.get("bf16_faster_than_fp32") else "float32")
         c["why_dtype"] = "measured: bf16 vs fp32 matmul on this device" if dev == "cpu" else f"default on {dev}"

@@ -130,6 +130,11 @@ def resolve(spec: str, pull_if_missing: bool = True) -> str:
                          "a model folder, a .gguf file or a Hugging Face id (owner/name)")
 
 
+def is_gguf_spec(spec: str) -> bool:
+    """A model the llama.cpp backend can load: a .gguf file or a known name (published as GGUF)."""
+    return spec.endswith(".gguf") or spec in KNOWN
+
+
 def use_llamacpp(spec: str, backend: str, device: str) -> bool:
     """auto picks llama.cpp for GGUF files (and known names) on CPU when llama-cpp-python is installed."""
     if backend == "llamacpp":
@@ -139,8 +144,7 @@ def use_llamacpp(spec: str, backend: str, device: str) -> bool:
     if backend == "transformers":
         return False
     import importlib.util
-    is_gguf = spec.endswith(".gguf") or spec in KNOWN
-    return is_gguf and pick_device(device) == "cpu" and importlib.util.find_spec("llama_cpp") is not None
+    return is_gguf_spec(spec) and pick_device(device) == "cpu" and importlib.util.find_spec("llama_cpp") is not None
 
 
 def load_tokenizer(spec: str):

@@ -24,16 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError
+from .models import _log
 
 # name -> llama.cpp ftype constant (llama_cpp.LLAMA_FTYPE_*), None: not made by the quantizer.
 QUANTS = {"q4_k_m": None, "bf16": None, "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
           "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "iq4_nl": "LLAMA_FTYPE_MOSTLY_IQ4_NL"}
 AUTO_CANDIDATES = ("q4_k_m", "q4_0", "q8_0", "iq4_nl")
 COST_KS = (1, 2, 3, 4, 6, 8, 12, 16)
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def gguf_path(name: str, quant: str) -> Path:
@@ -99,12 +96,12 @@ def make_bf16(name: str) -> Path:
     if out.is_file():
         return out
     folder = pull(name)
-    script = vendored_sources() / "convert_hf_to_gguf.py"
+    src = vendored_sources()
     tmp = out.with_suffix(".partial")
     _log(f"converting {folder} to a bf16 GGUF with llama.cpp's convert_hf_to_gguf.py ...")
-    env_path = str(vendored_sources() / "gguf-py")
-    r = subprocess.run([sys.executable, str(script), str(folder), "--outtype", "bf16", "--outfile", str(tmp)],
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": env_path})
+    r = subprocess.run([sys.executable, str(src / "convert_hf_to_gguf.py"), str(folder), "--outtype", "bf16",
+                        "--outfile", str(tmp)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(src / "gguf-py")})
     if r.returncode != 0 or not tmp.is_file():
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
         raise ModelLoadError(f"convert_hf_to_gguf.py failed for {name}: {' | '.join(tail)}")

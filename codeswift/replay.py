@@ -83,17 +83,8 @@ def record(gguf: Path, prompts: list[list[int]], max_new: int, eos: set[int], th
     from .backends.llamacpp import LlamaCppBackend
     from .bench_llamacpp import run_llamacpp_ar
     be = LlamaCppBackend(gguf, n_ctx=4096, n_threads=threads)
-    out = {}
-    for p in prompts:
-        toks = []
-        tok, _ = be.prefill(p, None)
-        toks.append(tok)
-        while len(toks) < max_new and toks[-1] not in eos:
-            toks.append(be.step(toks[-1]))
-        be.finish([], None)
-        out[tuple(p)] = toks
-    del run_llamacpp_ar
-    return out
+    # past the last token (EOS, cut by finalize) the replay answers EOS itself
+    return {tuple(p): run_llamacpp_ar(be, p, max_new, eos)["tokens"] for p in prompts}
 
 
 def main(argv: list[str] | None = None) -> int:

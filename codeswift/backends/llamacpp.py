@@ -329,15 +329,21 @@ def load_gguf_tokenizer(spec: str, gguf: Path):
         raise ModelLoadError(f"cannot read the tokenizer from {gguf}: {str(e).splitlines()[0]}") from e
 
 
-def load_llamacpp_backend(config) -> tuple[LlamaCppBackend, object, str]:
-    """(backend, HF tokenizer, model id) for `config.model` (an EngineConfig)."""
+def require_usable(gguf: Path) -> None:
+    """Raise RuntimeUnusableError unless llama.cpp loads and decodes `gguf` in a child process
+    (cached): a build that crashes must not take this process down with it."""
     from ..errors import RuntimeUnusableError
     from ..native import probe
-    _llama_cpp()
-    gguf = resolve_gguf(config.model)
-    pr = probe(gguf)                             # in a child process: a bad build must not kill us
+    pr = probe(gguf)
     if not pr.ok:
         raise RuntimeUnusableError(pr.detail)
+
+
+def load_llamacpp_backend(config) -> tuple[LlamaCppBackend, object, str]:
+    """(backend, HF tokenizer, model id) for `config.model` (an EngineConfig)."""
+    _llama_cpp()
+    gguf = resolve_gguf(config.model)
+    require_usable(gguf)
     tok = load_gguf_tokenizer(config.model, gguf)
     backend = LlamaCppBackend(gguf, kv_store_bytes=config.kv_cache_mb << 20)
     return backend, tok, f"llamacpp:{gguf.resolve()}"
