@@ -11,7 +11,7 @@ from . import __version__
 from .errors import CodeswiftError
 
 # Front ends living in other packages register their own subcommands: register(subparsers).
-PLUGINS = ("datastore.cli", "lsp.cli", "service.cli", "codeswift.bench_cli")
+PLUGINS = ("datastore.cli", "lsp.cli", "service.cli", "codeswift.bench.cli")
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -79,9 +79,8 @@ def _offset(text: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import KNOWN, cache_root, pull
+    from .models import KNOWN, cache_root, chosen_quant, pull
     if args.action == "list":
-        from .quant import chosen_quant
         for name, km in KNOWN.items():
             folder = cache_root() / "models" / name
             state = "pulled" if (folder / "config.json").exists() else "not pulled"
@@ -115,7 +114,7 @@ def _learned_stats() -> list[dict]:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    from .native import setup
+    from .install import setup
     res = setup(amx=args.amx, server=not args.no_server, force=args.force)
     print(f"llama.cpp ready: {res.detail}")
     return 0

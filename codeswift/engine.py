@@ -15,9 +15,10 @@ from .errors import BadInputError
 from .loop import Sampler, generate
 from .prompt import PromptBudget, PromptBuilder, drop_typed
 from .sources import CONTEXT, CORPUS, PREF, REPO, ContextSource, DraftSource
-from .stops import cut_text, make_stop
+from .ending import cut_text, make_stop
 from .timing import TimingPolicy
-from .types import CompletionRequest, CompletionResult
+from .backends.base import Backend
+from .types import CompletionRequest, CompletionResult, EngineInfo
 
 ALL_SOURCES = (CONTEXT, PREF, REPO, CORPUS)
 
@@ -45,17 +46,18 @@ class EngineConfig:
 
 
 class Engine:
-    def __init__(self, model, tokenizer, config: EngineConfig | None = None, model_id: str = ""):
-        """`model`: a transformers causal LM, or a ready Backend (e.g. llama.cpp)."""
-        from .backends.hf import HFBackend
+    """Completions of one model behind one Backend (see backends/base.py).
+
+    Build it with `Engine.load(config)` (a known name, folder, .gguf or HF id), with
+    `Engine.from_hf(model, tokenizer)` around a loaded transformers model, or with
+    `Engine(backend, tokenizer)` around any other Backend.
+    """
+
+    def __init__(self, backend: Backend, tokenizer, config: EngineConfig | None = None, model_id: str = ""):
         self.cfg = config or EngineConfig()
         self.tokenizer = tokenizer
-        if hasattr(model, "verify"):
-            self.backend, self.model = model, getattr(model, "model", None)
-        else:
-            self.backend = HFBackend(model, kv_store_bytes=self.cfg.kv_cache_mb << 20)
-            self.model = model
-        self.model_id = model_id or getattr(getattr(self.model, "config", None), "_name_or_path", "model")
+        self.backend = backend
+        self.model_id = model_id or backend.name
         self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device),
                                      heal_whitespace=self.cfg.heal_whitespace)
         self.cost: CostCurve = (load_or_measure(self.backend, self.model_id, len(tokenizer))
@@ -72,6 +74,25 @@ class Engine:
                             if self.cfg.persist_stats and self.cfg.measure_cost else None)
         self._stats_saved = time.monotonic()
         self._load_stats()
+
+    @classmethod
+    def from_hf(cls, model, tokenizer, config: EngineConfig | None = None, model_id: str = "") -> "Engine":
+        """An engine over a loaded transformers causal LM (any device and dtype)."""
+        from .backends.hf import HFBackend
+        config = config or EngineConfig()
+        backend = HFBackend(model, kv_store_bytes=config.kv_cache_mb << 20)
+        return cls(backend, tokenizer, config,
+                   model_id=model_id or getattr(model.config, "_name_or_path", "") or "model")
+
+    @property
+    def info(self) -> EngineInfo:
+        """What a status line shows: model, device, dtype, runtime."""
+        return EngineInfo(model=self.model_id, device=self.backend.device, dtype=self.backend.dtype,
+                          backend=self.backend.name)
+
+    def close(self) -> None:
+        """Keep what was learned (the model itself is freed with the engine)."""
+        self.save_stats()
 
     # -- learned acceptance, kept across sessions ----------------------------------------
     def _load_stats(self) -> None:
@@ -113,7 +134,7 @@ class Engine:
                 import sys
                 print(f"codeswift: llama.cpp is unusable here ({e}); using transformers", file=sys.stderr)
         model, tok, path = load_model(config.model, config.device, config.dtype)
-        return cls(model, tok, config, model_id=path)
+        return cls.from_hf(model, tok, config, model_id=path)
 
     # -- sources ------------------------------------------------------------------------
     def _make_sources(self) -> list[DraftSource]:
@@ -142,12 +163,19 @@ class Engine:
         return RepoSource(self.repo_index)
 
     def attach_repo(self, root: str | None) -> None:
-        """Use (or stop using, with None) a repository as draft source; incremental re-index."""
+        """Use (or stop using, with None) a repository as draft source; incremental re-index.
+
+        The index is built (or brought up to date) before the engine's lock is taken, so
+        completions go on meanwhile, without repository drafts until it is attached."""
+        from datastore.repo_index import RepoIndex
+        from .retrieval_sources import RepoSource
+        index = (RepoIndex.open_or_build(root, self.tokenizer, progress=False)
+                 if root and REPO in self.cfg.sources else None)
         with self._lock:
             self.sources = [s for s in self.sources if s.name != REPO]
-            self.repo_index = None
-            if root and REPO in self.cfg.sources:
-                self.sources.append(self._repo_source(root))
+            self.repo_index = index
+            if index is not None:
+                self.sources.append(RepoSource(index))
             self.drafter.sources = self.sources
 
     def reset_caches(self) -> None:
@@ -173,6 +201,18 @@ class Engine:
             # The completion's last prompt token is recomputed anyway: cache all but it.
             return self.backend.warm(prompt[:-1], req.doc_id or req.path or "default", req.is_cancelled,
                                      chunk=self.warm_chunk())
+
+    def opening_offset(self, text: str) -> int:
+        """Where to warm a document just opened (the cursor is unknown; editors mostly start at the
+        top): the end of its first lines that fit the prompt budget, the longest prefix that
+        completions anywhere above it share up to their line."""
+        tokens = offset = 0
+        for line in text.splitlines(keepends=True):
+            tokens += len(self.prompts.encode_lines(line))
+            if tokens > self.prompts.budget.prefix:
+                break
+            offset += len(line)
+        return offset
 
     def warm_chunk(self, target_ms: float = 150.0) -> int:
         """Tokens per warm-up forward pass: as many as take ~`target_ms` on this device by the

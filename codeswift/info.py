@@ -63,10 +63,10 @@ def choice(model: str, device: str, facts: dict) -> dict:
         c["backend"] = "llamacpp"
         c["why"] = "GGUF/known model on CPU and the llama.cpp build passed its child-process probe"
         if model in models.KNOWN:
-            q = quant.chosen_quant(model)
-            path = quant.gguf_path(model, q or "q4_k_m")
+            q = models.chosen_quant(model)
+            path = models.gguf_path(model, q or "q4_k_m")
             c["weight_type"] = q or "q4_k_m"
-            c["why_weight_type"] = (f"measured by `models pull --quant auto` ({quant.choice_path(model)})" if q
+            c["why_weight_type"] = (f"measured by `models pull --quant auto` ({models.choice_path(model)})" if q
                                     else "the published Q4_K_M (run `codeswift models pull NAME --quant auto` "
                                          "to choose by measurement)")
             if path.is_file():

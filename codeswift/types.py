@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Protocol
 
 StopMode = Literal["none", "line", "block"]
 
@@ -32,6 +32,21 @@ class CompletionRequest:
     # Polled between decoding steps; returning True aborts with CancelledError.
     is_cancelled: Callable[[], bool] | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The request as JSON (the native HTTP API's body); `is_cancelled` does not travel."""
+        return {"prefix": self.prefix, "suffix": self.suffix, "path": self.path, "language": self.language,
+                "max_tokens": self.max_tokens, "stop": self.stop, "speculative": self.speculative,
+                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
+                "doc_id": self.doc_id, "snippets": [{"path": s.path, "text": s.text} for s in self.snippets]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CompletionRequest":
+        """The inverse of `to_json` (fields already validated, e.g. by the service's schema);
+        absent fields take their defaults."""
+        fields = {k: data[k] for k in _REQUEST_FIELDS if data.get(k) is not None}
+        fields["snippets"] = [Snippet(s["path"], s["text"]) for s in data.get("snippets") or ()]
+        return cls(**fields)
+
 
 @dataclass
 class CompletionResult:
@@ -44,3 +59,54 @@ class CompletionResult:
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "tokens": self.tokens,
                 "finish_reason": self.finish_reason, "stats": self.stats}
+
+    @classmethod
+    def from_json(cls, body: Any) -> "CompletionResult":
+        """Parse `to_json`'s shape; ValueError when `body` is not one."""
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise ValueError(f"not a completion result: {str(body)[:200]}")
+        return cls(text=body["text"], tokens=list(body.get("tokens") or []),
+                   finish_reason=str(body.get("finish_reason", "")), stats=dict(body.get("stats") or {}))
+
+
+_REQUEST_FIELDS = ("prefix", "suffix", "path", "language", "max_tokens", "stop", "speculative",
+                   "temperature", "top_p", "seed", "doc_id")
+
+
+@dataclass
+class EngineInfo:
+    """What an engine tells a status line: model, device, dtype and runtime."""
+    model: str
+    device: str = ""
+    dtype: str = ""
+    backend: str = ""
+
+
+class CompletionEngine(Protocol):
+    """What the front ends (lsp/, service/) need from an engine, local or remote.
+
+    Implemented by `codeswift.engine.Engine` (in process) and `lsp.remote.RemoteEngine` (a
+    `codeswift serve` over HTTP). Every method blocks; front ends call them from one engine
+    thread (`codeswift.worker.Worker`), never from their event loop.
+    """
+    info: EngineInfo
+    repo_index: Any                     # the attached datastore.repo_index.RepoIndex, or None
+
+    def complete(self, req: CompletionRequest) -> CompletionResult:
+        """The completion; raises CancelledError soon after `req.is_cancelled()` turns true."""
+        ...
+
+    def warm(self, req: CompletionRequest) -> int:
+        """Prefill `req`'s prompt while the editor is idle; returns the prompt tokens cached."""
+        ...
+
+    def opening_offset(self, text: str) -> int:
+        """Where to warm a document just opened, when the cursor is not known yet."""
+        ...
+
+    def attach_repo(self, root: str | None) -> None:
+        """Draft from (and take snippets from) the repository at `root`; None detaches."""
+        ...
+
+    def close(self) -> None:
+        ...

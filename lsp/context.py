@@ -7,78 +7,41 @@ line between statements — one line (`stop="line"`).
 """
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import threading
-from functools import lru_cache
 
+from codeswift.ending import opens_block
 from codeswift.types import StopMode
+from datastore import languages
 
 log = logging.getLogger(__name__)
-
-# Line endings that open a block, per language family; "*" applies to every language.
-OPENERS: dict[str, tuple[str, ...]] = {
-    "*": ("{", "(", "[", "=>", "->"),
-    "python": (":",),
-    "ruby": (" do", " then", "|"),
-    "lua": (" do", " then"),
-    "shellscript": (" do", " then"),
-    "elixir": (" do", "->"),
-}
-
-# LSP languageId -> (grammar module, function returning the language pointer)
-GRAMMARS: dict[str, tuple[str, str]] = {
-    "python": ("tree_sitter_python", "language"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "javascriptreact": ("tree_sitter_javascript", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "typescriptreact": ("tree_sitter_typescript", "language_tsx"),
-    "go": ("tree_sitter_go", "language"),
-    "rust": ("tree_sitter_rust", "language"),
-    "java": ("tree_sitter_java", "language"),
-}
-
-EXTENSIONS = {".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
-              ".cjs": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
-              ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java",
-              ".rb": "ruby", ".lua": "lua", ".sh": "shellscript", ".ex": "elixir"}
 
 
 def language_of(language_id: str, path: str) -> str:
     """The LSP languageId, or one guessed from the file extension when the client sent none."""
-    return language_id or EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
+    return language_id or languages.registry().lsp_id_for(path)
 
 
 # -- syntax -----------------------------------------------------------------------------
 
-_local = threading.local()          # tree-sitter parsers are not thread-safe
+_no_grammar: set[str] = set()       # languages whose grammar failed to load: logged once
 
 
-@lru_cache(maxsize=None)
-def _language(name: str):
-    import tree_sitter as ts
-    module, function = GRAMMARS[name]
-    return ts.Language(getattr(importlib.import_module(module), function)())
-
-
-def _parser(name: str):
-    parsers = _local.__dict__.setdefault("parsers", {})
-    if name not in parsers:
-        import tree_sitter as ts
-        try:
-            parsers[name] = ts.Parser(_language(name))
-        except Exception as e:                    # grammar wheel missing or incompatible
-            log.info("no tree-sitter grammar for %s (%s); using text rules only", name, e)
-            parsers[name] = None
-    return parsers[name]
+def _parser(language: str):
+    """This thread's parser for an LSP languageId, or None (no grammar: text rules only)."""
+    name = languages.registry().for_lsp_id(language)
+    if name is None or name in _no_grammar:
+        return None
+    try:
+        return languages.parser(name)
+    except Exception as e:                        # grammar wheel missing or incompatible
+        log.info("no tree-sitter grammar for %s (%s); using text rules only", language, e)
+        _no_grammar.add(name)
+        return None
 
 
 def in_comment_or_string(prefix: str, suffix: str, language: str) -> bool:
     """True when the cursor (between prefix and suffix) is inside a comment or a string."""
-    if language not in GRAMMARS or not prefix:
-        return False
-    parser = _parser(language)
+    parser = _parser(language) if prefix else None
     if parser is None:
         return False
     cursor = len(prefix.encode("utf-8"))
@@ -95,12 +58,6 @@ def in_comment_or_string(prefix: str, suffix: str, language: str) -> bool:
 
 
 # -- the decision -------------------------------------------------------------------------
-
-def opens_block(line: str, language: str) -> bool:
-    """True when `line` (without its line break) ends with a block opener."""
-    stripped = line.rstrip()
-    return bool(stripped) and stripped.endswith(OPENERS["*"] + OPENERS.get(language, ()))
-
 
 def decide_stop(prefix: str, suffix: str, language: str, syntax: bool = True) -> StopMode:
     """`"line"` or `"block"` for a completion between `prefix` and `suffix`."""

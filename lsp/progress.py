@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from lsprotocol import types
 
-if TYPE_CHECKING:
-    from .server import CodeswiftServer
-
 log = logging.getLogger(__name__)
+
+
+class ProgressServer(Protocol):
+    """The part of a pygls LanguageServer that progress reports use."""
+    client_capabilities: types.ClientCapabilities
+    work_done_progress: Any
 
 
 class Progress:
     """Server-initiated `$/progress` around a block, when the client supports it."""
 
-    def __init__(self, ls: "CodeswiftServer", title: str, message: str):
+    def __init__(self, ls: ProgressServer, title: str, message: str):
         self.ls, self.title, self.message = ls, title, message
         self.token: str | None = None
         self.end_message = "done"
@@ -47,7 +50,7 @@ class Progress:
 class RequestProgress:
     """Work-done progress on a client-supplied token: begins when generation starts."""
 
-    def __init__(self, ls: "CodeswiftServer", token: types.ProgressToken | None):
+    def __init__(self, ls: ProgressServer, token: types.ProgressToken | None):
         self.ls, self.token, self.begun, self.ended = ls, token, False, False
 
     def begin_threadsafe(self) -> Callable[[], None] | None:

@@ -1,74 +1,108 @@
-"""A `codeswift serve` instance behind the engine's interface (`serverUrl` mode).
+"""A `codeswift serve` instance behind the engine protocol (`serverUrl` mode).
 
     engine = RemoteEngine("http://host:8080", token=None)
-    engine.complete(CompletionRequest(...)) -> CompletionResult          # blocking
-    await engine.complete_async(CompletionRequest(...))                   # cancelling the task
-                                                                          # closes the connection,
-                                                                          # which stops the server
+    engine.complete(CompletionRequest(...)) -> CompletionResult          # blocking, cancellable
+
+It is a `codeswift.types.CompletionEngine` like the in-process engine, so the LSP server drives
+both the same way. `complete` blocks the calling thread (the LSP's engine thread) but polls
+`req.is_cancelled` while the request is in flight; a cancel closes the connection, which stops
+the server's generation.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
 from typing import Any
 
 import httpx
 
 from codeswift.errors import BadInputError, CancelledError, CodeswiftError
-from codeswift.types import CompletionRequest, CompletionResult
+from codeswift.types import CompletionRequest, CompletionResult, EngineInfo
 
 COMPLETE_PATH = "/v1/codeswift/complete"
+CANCEL_POLL_S = 0.02
 
 
 class RemoteEngine:
     """POSTs completions to `{url}/v1/codeswift/complete` (the service's native endpoint)."""
 
+    repo_index = None                   # the server indexes its own repositories
+
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 60.0):
         self.url = url.rstrip("/")
-        self.model_id = self.url
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        timeout = httpx.Timeout(timeout_s, connect=5.0)
-        self._client = httpx.Client(headers=headers, timeout=timeout)
-        self._aclient = httpx.AsyncClient(headers=headers, timeout=timeout)
+        self.info = EngineInfo(model=self.url, backend="remote")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
+        # One event loop thread owns the async client: a blocking caller waits on a future it
+        # can abandon (and cancel, closing the connection) when its request is cancelled.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="codeswift-remote", daemon=True)
+        self._thread.start()
+        self._client: httpx.AsyncClient = self._call(self._make_client())
+
+    async def _make_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(headers=self._headers, timeout=self._timeout)
 
     def health(self) -> dict:
-        """GET /health: {"status": "ok", "model": ...}; raises CodeswiftError when unreachable."""
+        """GET /health: {"status": "ok", "model": ...}; raises CodeswiftError when unreachable.
+        Names the served model in `info`."""
+        body = self._call(self._get("/health"))
+        if isinstance(body, dict) and body.get("model"):
+            self.info = EngineInfo(model=str(body["model"]), backend="remote")
+        return body
+
+    def complete(self, req: CompletionRequest) -> CompletionResult:
+        body = self._call(self._post(COMPLETE_PATH, req.to_json()), req.is_cancelled)
         try:
-            r = self._client.get(self.url + "/health")
+            return CompletionResult.from_json(body)
+        except ValueError as e:
+            raise CodeswiftError(f"unexpected reply from the completion server: {e}") from None
+
+    def warm(self, req: CompletionRequest) -> int:
+        """Nothing to do here: the server keeps each document's prompt KV between requests."""
+        return 0
+
+    def opening_offset(self, text: str) -> int:
+        return len(text)
+
+    def attach_repo(self, root: str | None) -> None:
+        """The server indexes the repositories registered with it (POST /v1/codeswift/repos)."""
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._call(self._client.aclose())
+        except CodeswiftError:
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _call(self, coro, is_cancelled=None) -> Any:
+        """Run `coro` on the client's loop and wait for it, polling `is_cancelled`."""
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        while True:
+            try:
+                return fut.result(timeout=CANCEL_POLL_S if is_cancelled is not None else None)
+            except concurrent.futures.TimeoutError:
+                if is_cancelled():
+                    fut.cancel()                     # cancels the request: the connection closes
+                    raise CancelledError("completion cancelled") from None
+
+    async def _get(self, path: str) -> Any:
+        try:
+            r = await self._client.get(self.url + path)
         except httpx.HTTPError as e:
             raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
         return _json(r, self.url)
 
-    def complete(self, req: CompletionRequest) -> CompletionResult:
-        if req.is_cancelled is not None and req.is_cancelled():
-            raise CancelledError("completion cancelled")
+    async def _post(self, path: str, body: dict) -> Any:
         try:
-            r = self._client.post(self.url + COMPLETE_PATH, json=request_json(req))
+            r = await self._client.post(self.url + path, json=body)
         except httpx.HTTPError as e:
             raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
-        return result_from_json(_json(r, self.url))
-
-    async def complete_async(self, req: CompletionRequest) -> CompletionResult:
-        try:
-            r = await self._aclient.post(self.url + COMPLETE_PATH, json=request_json(req))
-        except httpx.HTTPError as e:
-            raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
-        return result_from_json(_json(r, self.url))
-
-    def close(self) -> None:
-        self._client.close()
-
-
-def request_json(req: CompletionRequest) -> dict[str, Any]:
-    return {"prefix": req.prefix, "suffix": req.suffix, "path": req.path, "language": req.language,
-            "max_tokens": req.max_tokens, "stop": req.stop, "speculative": req.speculative,
-            "doc_id": req.doc_id, "temperature": req.temperature, "top_p": req.top_p, "seed": req.seed}
-
-
-def result_from_json(body: Any) -> CompletionResult:
-    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-        raise CodeswiftError(f"unexpected reply from the completion server: {str(body)[:200]}")
-    return CompletionResult(text=body["text"], tokens=list(body.get("tokens") or []),
-                            finish_reason=str(body.get("finish_reason", "")),
-                            stats=dict(body.get("stats") or {}))
+        return _json(r, self.url)
 
 
 def _json(r: httpx.Response, url: str) -> Any:

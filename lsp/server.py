@@ -11,34 +11,33 @@ import asyncio
 import logging
 import os
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path
 
 from codeswift import __version__
 from codeswift.errors import BadInputError, CodeswiftError
+from codeswift.types import EngineInfo
 
-from .backend import Backend, EngineInfo
 from .completer import Completer, Suggestion
 from .convert import completion_item, inline_item, plain, telemetry_id, workspace_root
 from .documents import BadPosition, DocumentStore
+from .host import Host
+from .indexing import INDEX_DELAY_S, Indexing
 from .options import Options, parse_options, unknown_keys
-from .progress import Progress, RequestProgress
+from .progress import RequestProgress
 from .protocol import CodeswiftProtocol
-from .worker import Worker
 
 log = logging.getLogger("codeswift.lsp")
 
 STATUS = "codeswift/status"
-INDEX_DELAY_S = 0.5                     # coalesce index updates while the user types
 
 
 class CodeswiftServer(LanguageServer):
-    """Server state: options, open documents, the backend (engine) and the completer."""
+    """Server state: options, open documents, the engine host, the completer (with its warm-ups,
+    lsp/warmup.py) and the loading/indexing state machine (lsp/indexing.py)."""
 
     def __init__(self, defaults: Options | None = None):
         super().__init__("codeswift", __version__, protocol_cls=CodeswiftProtocol,
@@ -46,13 +45,12 @@ class CodeswiftServer(LanguageServer):
         self.defaults = defaults or Options()
         self.options = self.defaults
         self.documents = DocumentStore()
-        self.backend: Backend | None = None
+        self.host: Host | None = None
         self.completer: Completer | None = None
         self.state, self.message, self.index_progress = "loading", "waiting for initialize", None
         self.shown_items: "OrderedDict[str, str]" = OrderedDict()     # item id -> text
-        self._bg: Worker | None = None
+        self.indexing: Indexing | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._index_timers: dict[str, asyncio.TimerHandle] = {}
         self._refused: set[str] = set()
         self.shut_down = False
         self.trace_message: Callable[[str], None] = lambda _message: None
@@ -68,69 +66,19 @@ class CodeswiftServer(LanguageServer):
             log.info("ignoring unknown initializationOptions: %s", ", ".join(unknown_keys(raw)))
         self.protocol.trace = params.trace or types.TraceValue.Off
         self.documents.encoding = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
-        self.backend = Backend(self.options, workspace_root(params))
+        self.host = Host(self.options, workspace_root(params))
         self.trace_message = self.trace_threadsafe()
-        self.completer = Completer(self.options, lambda: self.backend.engine, self.trace_message)
-        self.state, self.message = "loading", f"loading {self.backend.info.model}"
+        self.completer = Completer(self.options, lambda: self.host.engine, self.trace_message)
+        self.indexing = Indexing(self, self.host, self.trace_message, self.completer.engine_ready)
+        self.state, self.message = "loading", f"loading {self.host.info.model}"
 
     def start_loading(self) -> None:
-        self.spawn(self._load())
-
-    async def _load(self) -> None:
-        self._bg = Worker("codeswift-background")
-        job = self._bg.submit(self.backend.load)
-        title = "codeswift: connecting" if self.options.server_url else "codeswift: loading model"
-        async with Progress(self, title, self.message) as progress:
-            self.set_state("loading", self.message)
-            try:
-                note = await job
-            except Exception as e:
-                log.exception("loading failed")
-                progress.end_message = "failed"
-                self.set_state("error", str(e) if isinstance(e, CodeswiftError) else f"{type(e).__name__}: {e}")
-                self.show(f"codeswift: {self.message}", types.MessageType.Error)
-                return
-            progress.end_message = "ready"
-        self.log_message(note)
-        self.completer.engine_ready()
-        if self.backend.needs_indexing:
-            await self._index_workspace()
-        else:
-            self.set_state("ready", note)
-
-    async def _index_workspace(self) -> None:
-        """Build the repository index; completions keep working (without repository drafts)."""
-        await self._indexing(f"indexing {self.backend.root}", self.backend.index)
+        self.spawn(self.indexing.load())
 
     async def reindex(self) -> dict:
-        """`codeswift/reindex`: build the index if there is none yet, else refresh it from disk."""
-        if self.backend is None or self._bg is None or not self.backend.ready:
+        if self.indexing is None:
             return {"ok": False, "message": "the model is not loaded yet"}
-        if self.backend.needs_indexing:
-            ok = await self._indexing(f"indexing {self.backend.root}", self.backend.index)
-        elif self.backend.repo_index is not None:
-            ok = await self._indexing(f"re-indexing {self.backend.root}", self.backend.refresh_index)
-        else:
-            return {"ok": False, "message": f"no repository index: {self.backend.index_skipped()}"}
-        return {"ok": True} if ok else {"ok": False, "message": self.message}
-
-    async def _indexing(self, message: str, job: Callable[[], str]) -> bool:
-        """Run an indexing job in the background with state `indexing` and progress."""
-        self.set_state("indexing", message)
-        async with Progress(self, "codeswift: indexing", message) as progress:
-            try:
-                note = await self._bg.submit(job)
-            except Exception as e:
-                log.exception("%s failed", message)
-                progress.end_message = "failed"
-                note = f"{message} failed ({type(e).__name__}: {e}); completing without it"
-                self.log_message(note, types.MessageType.Warning)
-                self.set_state("ready", note)
-                return False
-            progress.end_message = "done"
-        self.log_message(note)
-        self.set_state("ready", note)
-        return True
+        return await self.indexing.reindex()
 
     # -- completions -------------------------------------------------------------------
     async def suggest(self, uri: str, position: types.Position,
@@ -165,7 +113,7 @@ class CodeswiftServer(LanguageServer):
             return None
         finally:
             progress.end(outcome)
-        if self.state == "error" and self.backend is not None and self.backend.ready:
+        if self.state == "error" and self.host is not None and self.host.ready:
             self.state, self.message = "ready", ""
         if found is not None:
             self.shown_items[found.id] = found.text
@@ -176,7 +124,7 @@ class CodeswiftServer(LanguageServer):
 
     # -- status and messages -----------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        info = self.backend.info if self.backend else EngineInfo(self.options.model)
+        info = self.host.info if self.host else EngineInfo(self.options.model)
         stats = self.completer.stats.to_json() if self.completer else {}
         return {"state": self.state, "message": self.message, "model": info.model, "device": info.device,
                 "dtype": info.dtype, "backend": info.backend, "indexProgress": self.index_progress,
@@ -207,32 +155,9 @@ class CodeswiftServer(LanguageServer):
                 loop.call_soon_threadsafe(self.log_trace, types.LogTraceParams(message=message))
         return trace
 
-    # -- live index ----------------------------------------------------------------------
     def index_later(self, uri: str, delay: float = INDEX_DELAY_S) -> None:
-        """Feed the document's current text to the repository index once the user pauses."""
-        if self.backend is None or self.backend.repo_index is None or not uri.startswith("file:"):
-            return
-        if (timer := self._index_timers.pop(uri, None)) is not None:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._index_timers[uri] = loop.call_later(delay, lambda: self.spawn(self._index(uri)))
-
-    async def _index(self, uri: str) -> None:
-        self._index_timers.pop(uri, None)
-        doc, path = self.documents.get(uri), to_fs_path(uri)
-        if path is None or self._bg is None:
-            return
-        if doc is None:                              # closed: back to what is on disk
-            text = Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else None
-        elif doc.unusable_reason():
-            return
-        else:
-            text = doc.text
-        try:
-            if await self._bg.submit(self.backend.update_file, path, text):
-                self.trace_message(f"index: {path} updated ({'removed' if text is None else len(text)})")
-        except Exception:
-            log.exception("index update for %s failed", path)
+        if self.indexing is not None:
+            self.indexing.update_later(uri, delay)
 
     def report_server_error(self, error: Exception, source) -> None:
         """Errors outside any request (a malformed notification, ...): log, never pop up."""
@@ -258,8 +183,8 @@ class CodeswiftServer(LanguageServer):
     def close(self) -> None:
         if self.completer is not None:
             self.completer.close()
-        if self._bg is not None:
-            self._bg.close()
+        if self.indexing is not None:
+            self.indexing.close()
 
 
 SERVER = CodeswiftServer()

@@ -104,7 +104,14 @@ run_scenario() {
   local name=$1 settings=$2 screenshot=$3 expect=${4:-} port=$((20000 + RANDOM % 20000))
   local dir=$TMP/$name
   mkdir -p "$dir/User" "$dir/extensions" "$dir/workspace/.vscode"
-  cp -r "$EXT/e2e/fixture/." "$dir/workspace/"
+  # The document the test types into: the tests' sample module (codeswift.testing.SAMPLE_CODE),
+  # up to the method the test then writes itself.
+  "$PYTHON" - "$dir/workspace/hello.py" <<'PY'
+import sys
+from codeswift.testing import SAMPLE_CODE
+head = '"""A small module for the codeswift VS Code end-to-end test."""\n\n\n'
+open(sys.argv[1], "w").write(head + SAMPLE_CODE[:SAMPLE_CODE.index("    def pop")])
+PY
   echo "$settings" >"$dir/workspace/.vscode/settings.json"
   cat >"$dir/User/settings.json" <<'EOF'
 {

@@ -12,7 +12,7 @@ import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from codeswift.ending import apply_rules
 from codeswift.errors import BadInputError, CancelledError
 from codeswift.types import CompletionRequest, CompletionResult
 
@@ -30,6 +31,9 @@ from .metrics import Metrics
 from .repos import PathRejected, RepoPathError, RepoRegistry, repo_snippets
 from .scheduler import QueueFull, Scheduler
 from .schemas import InfillCompletion, NativeCompletion, OpenAICompletion, RepoRegistration
+
+if TYPE_CHECKING:
+    from codeswift.engine import Engine
 
 log = logging.getLogger("codeswift.service")
 
@@ -52,9 +56,9 @@ class ClientGone(Exception):
 class Service:
     """What the routes share: the engine behind its queue, metrics, registered repositories."""
 
-    def __init__(self, engine, config: ServiceConfig):
+    def __init__(self, engine: Engine, config: ServiceConfig):
         self.engine, self.config = engine, config
-        self.model = config.model_name or Path(str(getattr(engine, "model_id", "codeswift"))).name
+        self.model = config.model_name or Path(engine.info.model).name
         self.scheduler = Scheduler(engine, config.queue_size)
         self.metrics = Metrics(self.scheduler.depth)
         self.repos = RepoRegistry(config.roots)
@@ -103,8 +107,8 @@ def _sse(events: list[tuple[str | None, Any]]) -> EventSourceResponse:
     return EventSourceResponse(gen(), sep="\n")
 
 
-def create_app(engine, config: ServiceConfig | None = None) -> FastAPI:
-    """The FastAPI app around a loaded engine (anything with `complete(CompletionRequest)`)."""
+def create_app(engine: Engine, config: ServiceConfig | None = None) -> FastAPI:
+    """The FastAPI app around a loaded in-process engine."""
     config = config or ServiceConfig()
     svc = Service(engine, config)
 
@@ -145,7 +149,7 @@ def create_app(engine, config: ServiceConfig | None = None) -> FastAPI:
             out = convert.infill_empty(svc.model)
             return _sse([(None, out)]) if body.stream else out
         result = await svc.complete(request, req)
-        cut = convert.apply_rules(result, rules)
+        cut = apply_rules(result, rules)
         if body.stream:
             return _sse([(None, c) for c in convert.infill_chunks(result, cut, svc.model, body.response_fields)])
         return convert.infill_response(result, cut, svc.model, body.response_fields)
@@ -156,7 +160,7 @@ def create_app(engine, config: ServiceConfig | None = None) -> FastAPI:
         """OpenAI legacy completions (Continue's `openai` provider for autocomplete)."""
         req, rules = convert.openai_request(body, config.default_max_tokens)
         result = await svc.complete(request, req)
-        cut = convert.apply_rules(result, rules)
+        cut = apply_rules(result, rules)
         if body.stream:
             return _sse([(None, c) for c in convert.openai_chunks(result, cut, body, svc.model, req)]
                         + [(None, "[DONE]")])
@@ -170,7 +174,7 @@ def create_app(engine, config: ServiceConfig | None = None) -> FastAPI:
     @app.post("/v1/codeswift/repos")
     async def register_repo(body: RepoRegistration) -> dict:
         """Register (and index, when the datastore is installed) a folder under --root."""
-        repo = await asyncio.to_thread(svc.repos.register, body.path, getattr(engine, "tokenizer", None))
+        repo = await asyncio.to_thread(svc.repos.register, body.path, engine.tokenizer)
         return repo.to_json()
 
     @app.get("/v1/codeswift/repos")

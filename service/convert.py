@@ -1,18 +1,16 @@
 """Pure conversions between the HTTP dialects and the engine's request/result types.
 
 Each dialect has a `*_request` (body -> CompletionRequest plus post-processing rules) and a
-`*_response` / `*_chunks` pair (CompletionResult -> JSON). Post-processing (client stop
-strings, llama.cpp's `n_indent`) cuts the engine's text after generation, exactly where
-token-by-token decoding with the same rule would have stopped; the engine itself only knows
-the editor stop modes.
+`*_response` / `*_chunks` pair (CompletionResult -> JSON). The post-processing rules
+(client stop strings, llama.cpp's `n_indent`) are applied by `codeswift.ending.apply_rules`.
 """
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
+from codeswift.ending import Cut, PostRules
 from codeswift.prompt import FAMILIES
 from codeswift.types import CompletionRequest, CompletionResult, Snippet
 
@@ -21,48 +19,6 @@ from .schemas import InfillCompletion, NativeCompletion, OpenAICompletion
 
 class FieldError(ValueError):
     """A field is well-typed but unusable (the HTTP layer answers 422)."""
-
-
-@dataclass
-class PostRules:
-    """What to cut from the engine's text after it returns."""
-    stop_strings: list[str] = field(default_factory=list)
-    n_indent: int = 0
-
-
-@dataclass
-class Cut:
-    text: str
-    reason: str                      # engine reason, or "stop_string" / "indent"
-    word: str = ""                   # the stop string that fired
-
-
-def apply_rules(result: CompletionResult, rules: PostRules) -> Cut:
-    """Cut at the earliest client stop string (excluded) or llama.cpp n_indent rule."""
-    text, reason, word = result.text, result.finish_reason, ""
-    hits = [(text.find(s), s) for s in rules.stop_strings if s and s in text]
-    if hits:
-        pos, word = min(hits)
-        text, reason = text[:pos], "stop_string"
-    if rules.n_indent > 0:
-        cut = _indent_cut(text, rules.n_indent)
-        if cut is not None:
-            text, reason, word = text[:cut], "indent", ""
-    return Cut(text, reason, word)
-
-
-def _indent_cut(text: str, n_indent: int) -> int | None:
-    # llama.cpp: once a new line has content and less indentation than n_indent, the text
-    # ends right after that line's indentation.
-    start = text.find("\n")
-    while start >= 0:
-        pos = start + 1
-        while pos < len(text) and text[pos] in " \t":
-            pos += 1
-        if pos < len(text) and text[pos] != "\n" and pos - start - 1 < n_indent:
-            return pos
-        start = text.find("\n", start + 1)
-    return None
 
 
 def chunks(text: str, most: int = 16) -> list[str]:
@@ -85,10 +41,9 @@ def sampling(body) -> dict[str, Any]:
 
 # -- native ---------------------------------------------------------------------------------
 def native_request(body: NativeCompletion, default_max: int) -> CompletionRequest:
-    return CompletionRequest(
-        prefix=body.prefix, suffix=body.suffix, path=body.path, language=body.language,
-        max_tokens=body.max_tokens or default_max, stop=body.stop, speculative=body.speculative,
-        doc_id=body.doc_id, snippets=[Snippet(s.path, s.text) for s in body.snippets], **sampling(body))
+    """The native body is CompletionRequest's own JSON (`CompletionRequest.to_json`)."""
+    return CompletionRequest.from_json({**body.model_dump(), "max_tokens": body.max_tokens or default_max,
+                                        **sampling(body)})
 
 
 # -- llama.cpp /infill ------------------------------------------------------------------------

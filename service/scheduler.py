@@ -1,7 +1,8 @@
 """The engine behind a bounded, first-come-first-served queue on one worker thread.
 
-The engine serialises completions anyway (one model, one KV cache), so one worker thread is
-all it can use; the event loop only awaits futures and never runs the model. A request is
+The engine serialises completions anyway (one model, one KV cache), so it runs on one engine
+thread (`codeswift.worker.Worker`, the same one the LSP server uses); the event loop only
+awaits futures and never runs the model. A request is
 admitted when fewer than `1 + queue_size` are in the system, else `QueueFull` (HTTP 429).
 Cancelling a request (client gone) drops it from the queue if it has not started, or makes
 the engine's `is_cancelled` poll return True if it has.
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from codeswift.errors import CancelledError
-from codeswift.types import CompletionRequest, CompletionResult
+from codeswift.types import CompletionEngine, CompletionRequest, CompletionResult
+from codeswift.worker import Worker
 
 
 class QueueFull(Exception):
@@ -21,14 +22,15 @@ class QueueFull(Exception):
 
 
 class Scheduler:
-    def __init__(self, engine, queue_size: int = 16):
+    def __init__(self, engine: CompletionEngine, queue_size: int = 16):
         self._engine = engine
         self.capacity = queue_size + 1                  # waiting + the one running
         self._lock = threading.Lock()
         self._admitted = 0
         self._running = 0
-        self._live: set[threading.Event] = set()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeswift-engine")
+        self._live: set[threading.Event] = set()       # admitted and not yet released
+        self._started: set[threading.Event] = set()    # running on the engine thread
+        self._worker = Worker("codeswift-engine")
 
     def depth(self) -> tuple[int, int]:
         """(running, waiting) right now."""
@@ -44,39 +46,54 @@ class Scheduler:
             self._live.add(cancelled)
         req.is_cancelled = cancelled.is_set
         try:
-            fut = self._pool.submit(self._run, req, cancelled)
-        except RuntimeError:                            # pool shut down: the server is stopping
+            fut = self._worker.submit(self._run, req, cancelled)
+        except RuntimeError:                            # worker closed: the server is stopping
             self._release(cancelled)
             raise CancelledError("the server is shutting down")
-        fut.add_done_callback(lambda _f: self._release(cancelled))
+        fut.add_done_callback(_retrieve)                # its error may have nobody left to read it
         try:
-            return await asyncio.wrap_future(fut)
+            # Shielded: the engine thread decides. A job that has not started leaves the queue
+            # at once; a running one keeps its slot until the engine has really stopped.
+            return await asyncio.shield(fut)
         except asyncio.CancelledError:
-            cancelled.set()                             # running: the engine stops at its next step
-            fut.cancel()                                # queued: never starts
+            with self._lock:
+                cancelled.set()                         # running: stops at its next step
+                if cancelled not in self._started:
+                    self._release_locked(cancelled)     # queued: skipped when its turn comes
             raise
 
     def _run(self, req: CompletionRequest, cancelled: threading.Event) -> CompletionResult:
-        if cancelled.is_set():
-            raise CancelledError("cancelled while queued")
         with self._lock:
+            if cancelled.is_set():
+                self._release_locked(cancelled)
+                raise CancelledError("cancelled while queued")
+            self._started.add(cancelled)
             self._running += 1
         try:
             return self._engine.complete(req)
         finally:
             with self._lock:
                 self._running -= 1
+                self._started.discard(cancelled)
+                self._release_locked(cancelled)
 
     def _release(self, cancelled: threading.Event) -> None:
         with self._lock:
-            if cancelled in self._live:
-                self._live.discard(cancelled)
-                self._admitted -= 1
+            self._release_locked(cancelled)
+
+    def _release_locked(self, cancelled: threading.Event) -> None:
+        if cancelled in self._live:
+            self._live.discard(cancelled)
+            self._admitted -= 1
 
     def close(self) -> None:
         """Cancel everything queued or running and stop the worker (server shutdown)."""
         with self._lock:
             for ev in self._live:
                 ev.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._worker.close()
 
+
+def _retrieve(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()

@@ -6,36 +6,25 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from codeswift.engine import Engine, EngineConfig
 from codeswift.errors import BadInputError, CancelledError
+from codeswift.testing import SAMPLE_CODE
 from codeswift.types import CompletionRequest
 
-CODE = '''def add(a, b):
-    return a + b
-
-def fibonacci(n):
-    if n < 2:
-        return n
-    return fibonacci(n - 1) + fibonacci(n - 2)
-
-class Stack:
-    def push(self, item):
-        self.items.append(item)
-
-'''
+CODE = SAMPLE_CODE + "\n"
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_qwen):
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(tiny_qwen)
-    return Engine(model, tok, EngineConfig(measure_cost=False))
+    return Engine.from_hf(model, tok, EngineConfig(measure_cost=False))
 
 
 def reference(engine, req):
     """Plain greedy via model.generate on the same prompt, cut like the engine cuts."""
     from codeswift.loop import finalize
-    from codeswift.stops import make_stop
+    from codeswift.ending import make_stop
     prompt = engine.prompts.build(req)
-    out = engine.model.generate(torch.tensor([prompt]), max_new_tokens=req.max_tokens,
+    out = engine.backend.model.generate(torch.tensor([prompt]), max_new_tokens=req.max_tokens,
                                 do_sample=False, eos_token_id=None, pad_token_id=0)[0, len(prompt):].tolist()
     stop = make_stop(engine.tokenizer, req.stop, engine.prompts.cursor_line(req.prefix)[0])
     return finalize(out, req.max_tokens, engine.prompts.stop_ids, stop)[0]
@@ -65,7 +54,7 @@ def test_trailing_whitespace_is_written_by_the_model(engine, tiny_qwen):
     full = engine.tokenizer.decode(got.tokens, skip_special_tokens=True).split("\n")[0]
     assert got.text == drop_typed(full, "    ")
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
-    raw = Engine(model, engine.tokenizer, EngineConfig(measure_cost=False, heal_whitespace=False))
+    raw = Engine.from_hf(model, engine.tokenizer, EngineConfig(measure_cost=False, heal_whitespace=False))
     assert raw.prompts.build(req) != p.build(req) and raw.prompts.cursor_line(req.prefix) == ("    ", "")
 
 
@@ -100,7 +89,7 @@ def test_kv_reuse_matches_cold_prefill_after_edits(engine):
 def test_kv_store_memory_bound(tiny_qwen):
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(tiny_qwen)
-    eng = Engine(model, tok, EngineConfig(measure_cost=False, kv_cache_mb=1))
+    eng = Engine.from_hf(model, tok, EngineConfig(measure_cost=False, kv_cache_mb=1))
     for i in range(30):
         eng.complete(CompletionRequest(prefix=CODE * 2 + f"# {i}\n", max_tokens=4, doc_id=f"d{i}"))
         assert eng.backend.store.nbytes <= 1 << 20
@@ -167,15 +156,15 @@ def test_learned_acceptance_survives_a_restart(tiny_qwen, tmp_path, monkeypatch)
     monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(tiny_qwen)
-    first = Engine(model, tok, EngineConfig(), model_id="tiny")
+    first = Engine.from_hf(model, tok, EngineConfig(), model_id="tiny")
     for i in range(3):
         first.complete(CompletionRequest(prefix=CODE[:60 + 40 * i], max_tokens=16, doc_id=f"d{i}"))
     learned = first.drafter.export_stats()
     assert learned
     first.save_stats()
-    again = Engine(model, tok, EngineConfig(), model_id="tiny")
+    again = Engine.from_hf(model, tok, EngineConfig(), model_id="tiny")
     assert again.drafter.export_stats() == learned
-    other = Engine(model, tok, EngineConfig(persist_stats=False), model_id="tiny")
+    other = Engine.from_hf(model, tok, EngineConfig(persist_stats=False), model_id="tiny")
     assert other.drafter.export_stats() == []
     (tmp_path / "acceptance").joinpath(first._stats_path.name).write_text("not json")
-    assert Engine(model, tok, EngineConfig(), model_id="tiny").drafter.export_stats() == []
+    assert Engine.from_hf(model, tok, EngineConfig(), model_id="tiny").drafter.export_stats() == []

@@ -14,7 +14,7 @@ pytest.importorskip("llama_cpp")
 gguf = pytest.importorskip("gguf")
 
 from codeswift.backends.llamacpp import LlamaCppBackend, branch_seq_ids  # noqa: E402
-from codeswift.bench_llamacpp import run_llamacpp_ar  # noqa: E402
+from codeswift.bench.llamacpp import run_llamacpp_ar  # noqa: E402
 from codeswift.drafting import DraftConfig, Drafter  # noqa: E402
 from codeswift.errors import ModelLoadError  # noqa: E402
 from codeswift.loop import generate  # noqa: E402
@@ -181,7 +181,7 @@ def test_speculative_equals_plain_greedy_smollm2(smol):
     """Q4_1 on CPU: llama.cpp's logits for a token depend slightly (up to ~1 logit here) on how
     the sequence was batched (even prefill-in-one-batch vs token-by-token differ), so exact
     equality holds until the first near-tie; every divergence must start at one."""
-    from codeswift.bench_llamacpp import top2_gap
+    from codeswift.bench.llamacpp import top2_gap
     texts = ["for i in range(10):\n    print(i)\nfor j in range(10):\n    print(",
              "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fib",
              "The quick brown fox jumps over the lazy dog. The quick brown"]

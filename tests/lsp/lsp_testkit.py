@@ -9,8 +9,8 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from codeswift.ending import postprocess
 from lsp.context import decide_stop, language_of
-from lsp.postprocess import postprocess
 
 SHARED_MAX_TOKENS = 16                  # the shared server: no debounce, short completions
 CONFIGURED_MAX_TOKENS = 64              # the configured server: options from the client

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from lsp.backend import index_unavailable
+from lsp.host import index_unavailable
 from lsp.options import Options, parse_options
 from lsp_testkit import (CONFIGURED_DEBOUNCE_MS, CONFIGURED_MAX_TOKENS, EARLY_TEXT, end_of, expected_text, lsp_client,
                          server_command, wait_for_state)

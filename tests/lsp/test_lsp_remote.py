@@ -1,14 +1,11 @@
 """`serverUrl`: the LSP server completes through a `codeswift serve` instance (the HTTP service,
 run here in a thread around the tiny engine) with a bearer token."""
-import contextlib
-import socket
-import threading
-import time
 
 import pytest
 import pytest_asyncio
 from lsprotocol import types
 
+from codeswift.testing import serve_app as serve
 from lsp_testkit import Docs, end_of, expected_text, lsp_client, server_command, status, wait_for_state
 
 service_app = pytest.importorskip(
@@ -18,27 +15,6 @@ pytest.importorskip("uvicorn", reason="uvicorn is needed to run the HTTP service
 on_shared_loop = pytest.mark.asyncio(loop_scope="session")
 
 TOKEN = "s3cret-token"
-
-
-@contextlib.contextmanager
-def serve(app):
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    import uvicorn
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "service did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="session")

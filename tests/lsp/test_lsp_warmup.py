@@ -197,7 +197,7 @@ async def test_a_newer_warm_up_supersedes_the_older_and_they_never_overlap():
     completer.touched(a, len(a.text))
     await until(engine.chunk_started.is_set)
     completer.touched(b, len(b.text))                          # another document: a new region
-    await until(lambda: len(engine.warms) == 2 and engine.running == 0 and completer._warm is None)
+    await until(lambda: len(engine.warms) == 2 and engine.running == 0 and completer.warmups.pending is None)
     assert [r.doc_id for r in engine.warms] == [a.uri, b.uri]
     assert engine.stopped.is_set() and not engine.overlap
     completer.close()
@@ -208,15 +208,15 @@ async def test_warm_up_off_or_same_region_schedules_nothing():
     completer, _ = make_completer(warmup=False)
     doc = Document("file:///warm_none.py", "x = 1\n" * 40)
     completer.touched(doc, len(doc.text))
-    assert completer._warm is None
+    assert completer.warmups.pending is None
     completer.close()
 
     completer, _ = make_completer()
     await completer.complete(doc, len(doc.text))
     completer.touched(doc, doc.offset_at(types.Position(line=35, character=0)))   # near the completion
-    assert completer._warm is None
+    assert completer.warmups.pending is None
     completer.touched(doc, 0)                                                       # 40 lines away
-    assert completer._warm is not None
+    assert completer.warmups.pending is not None
     completer.close()
 
 
@@ -226,7 +226,7 @@ async def test_a_failing_warm_up_is_logged_and_completions_go_on(caplog):
     engine.warm = lambda req: 1 / 0
     doc = Document("file:///warm_fails.py", "x = 1\ny =")
     completer.touched(doc, len(doc.text))
-    await until(lambda: completer._warm is None)
+    await until(lambda: completer.warmups.pending is None)
     assert "warm-up of file:///warm_fails.py failed" in caplog.text
     assert (await completer.complete(doc, len(doc.text))).text == " done"
     completer.close()

@@ -14,7 +14,7 @@ def engine(tiny_qwen):
     from codeswift.engine import Engine, EngineConfig
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(tiny_qwen)
-    return Engine(model, tok, EngineConfig(measure_cost=False), model_id=str(tiny_qwen))
+    return Engine.from_hf(model, tok, EngineConfig(measure_cost=False), model_id=str(tiny_qwen))
 
 
 @pytest.fixture(scope="session")

@@ -1,45 +1,13 @@
 """Shared helpers for the service tests: real uvicorn servers in threads, a gated engine."""
 from __future__ import annotations
 
-import socket
 import threading
-import time
-from contextlib import contextmanager
 from dataclasses import replace
 
-CODE = '''def add(a, b):
-    return a + b
+from codeswift.testing import SAMPLE_CODE as CODE
+from codeswift.testing import serve_app as serve
 
-def fibonacci(n):
-    if n < 2:
-        return n
-    return fibonacci(n - 1) + fibonacci(n - 2)
-
-class Stack:
-    def push(self, item):
-'''
-
-
-@contextmanager
-def serve(app):
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    import uvicorn
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+__all__ = ["CODE", "serve", "make_app", "GatedEngine", "sse_events"]
 
 
 def make_app(engine, **config):

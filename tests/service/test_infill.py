@@ -76,14 +76,6 @@ def test_stream_like_llama_cpp(base_url, expected):
     assert events[-1]["content"] == "" and events[-1]["timings"]["predicted_n"] == len(want.tokens)
 
 
-def test_n_indent_ends_at_a_less_indented_line():
-    from codeswift.types import CompletionResult
-    from service.convert import PostRules, apply_rules
-    res = CompletionResult("x = 1\n        y = 2\n    z = 3\n", [1], "length")
-    assert apply_rules(res, PostRules(n_indent=8)).text == "x = 1\n        y = 2\n    "
-    assert apply_rules(res, PostRules(n_indent=4)).text == res.text
-
-
 @pytest.mark.parametrize("body, fragment", [
     ({"input_prefix": 3}, "input_prefix: Input should be a valid string"),
     ({"input_extra": [{"filename": "a"}]}, "input_extra.0.text: Field required"),

@@ -5,6 +5,8 @@ import time
 import httpx
 import pytest
 
+from codeswift.types import EngineInfo
+
 from svc_testkit import CODE, GatedEngine, make_app, serve
 
 URL = "/v1/codeswift/complete"
@@ -71,7 +73,7 @@ def test_disconnect_cancels_queued_and_running_requests(engine):
 
 class BrokenEngine:
     """An engine whose completions raise an unexpected error."""
-    model_id, tokenizer = "broken", None
+    info, tokenizer = EngineInfo("broken"), None
 
     def complete(self, req):
         raise RuntimeError("boom")

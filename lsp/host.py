@@ -1,31 +1,23 @@
-"""Where completions come from: the in-process engine, loaded in the background, or a remote
-`codeswift serve` (`serverUrl`); plus the live repository index and the facts `Status` shows.
+"""The engine host: where completions come from (the in-process engine, loaded in the
+background, or a remote `codeswift serve` with `serverUrl`, both a `CompletionEngine`), plus
+the live repository index and the facts `codeswift/status` shows.
 
-Every method here blocks; the server calls them from a worker thread.
+Every method here blocks; the server calls them from its background thread.
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from codeswift.errors import ModelLoadError
+from codeswift.types import CompletionEngine, CompletionRequest, EngineInfo
 
 from .options import Options
 
 log = logging.getLogger(__name__)
 
 INDEX_MODULES = ("datastore.repo_index", "codeswift.retrieval_sources")
-
-
-@dataclass
-class EngineInfo:
-    model: str
-    device: str = ""
-    dtype: str = ""
-    backend: str = ""
 
 
 def index_unavailable(root: str | None) -> str | None:
@@ -46,12 +38,13 @@ def index_unavailable(root: str | None) -> str | None:
     return None
 
 
-class Backend:
-    """The completion engine (anything with `complete(CompletionRequest)`) and what it knows."""
+class Host:
+    """Holds the engine (a `CompletionEngine`: in process, or remote) once it is loaded, and
+    what the server shows and indexes around it."""
 
     def __init__(self, options: Options, root: str | None):
         self.options, self.root = options, root
-        self.engine: Any = None
+        self.engine: CompletionEngine | None = None
         self.info = EngineInfo(model=options.server_url or options.model,
                                backend="remote" if options.server_url else options.backend)
 
@@ -61,36 +54,32 @@ class Backend:
 
     @property
     def repo_index(self):
-        return getattr(self.engine, "repo_index", None)
+        return None if self.engine is None else self.engine.repo_index
 
     def load(self) -> str:
-        """Load the engine (or reach the server); returns a note for the log. Raises on failure.
-        With an older engine (no `attach_repo`) the workspace is indexed here too."""
-        if self.options.server_url:
-            return self._connect()
+        """Load the engine (or reach the server); returns a note for the log. Raises on failure."""
+        engine = self._connect() if self.options.server_url else self._load_local()
+        self.engine = engine
+        return (f"using {self.options.server_url}" if self.options.server_url else
+                f"model {self.options.model} loaded" + (f"; no repository index: {why}"
+                                                         if (why := self.index_skipped()) else ""))
+
+    def _load_local(self) -> CompletionEngine:
         from codeswift.engine import Engine, EngineConfig
         o = self.options
-        skip = self.index_skipped()
-        cfg = EngineConfig(model=o.model, device=o.device, dtype=o.dtype, backend=o.backend,
-                           max_tokens=o.max_tokens)
-        if not skip and not hasattr(Engine, "attach_repo"):
-            cfg = replace(cfg, repo_root=self.root)
-        try:
-            engine = Engine.load(cfg)
-        except ModelLoadError:
-            raise
-        except Exception:
-            if cfg.repo_root is None:
-                raise
-            log.exception("engine with repository index failed; loading without it")
-            engine = Engine.load(replace(cfg, repo_root=None))
+        engine = Engine.load(EngineConfig(model=o.model, device=o.device, dtype=o.dtype,
+                                          backend=o.backend, max_tokens=o.max_tokens))
         _warm_up(engine)
-        b = engine.backend
-        self.info = EngineInfo(model=Path(o.model).name if Path(o.model).exists() else o.model,
-                               device=getattr(b, "device", ""), dtype=getattr(b, "dtype", ""),
-                               backend=getattr(b, "name", o.backend))
-        self.engine = engine
-        return f"model {o.model} loaded" + (f"; no repository index: {skip}" if skip else "")
+        # The name the user configured, not the resolved path, is what the status bar shows.
+        self.info = replace(engine.info, model=Path(o.model).name if Path(o.model).exists() else o.model)
+        return engine
+
+    def _connect(self) -> CompletionEngine:
+        from .remote import RemoteEngine
+        engine = RemoteEngine(self.options.server_url, self.options.server_token)
+        engine.health()
+        self.info = engine.info
+        return engine
 
     def index_skipped(self) -> str | None:
         """Why the workspace will not be indexed (None when it will)."""
@@ -101,26 +90,13 @@ class Backend:
     @property
     def needs_indexing(self) -> bool:
         """True when the engine is loaded and the workspace still has to be indexed."""
-        return self.ready and self.repo_index is None and hasattr(self.engine, "attach_repo") \
-            and self.index_skipped() is None
+        return self.ready and self.repo_index is None and self.index_skipped() is None
 
     def index(self) -> str:
-        """Index the workspace and give it to the engine as a draft source."""
-        from datastore.repo_index import RepoIndex
-        # The slow build runs outside the engine's lock, so completions go on meanwhile;
-        # attach_repo then reloads the saved index (unchanged files are only hashed).
-        RepoIndex.open_or_build(self.root, self.engine.tokenizer, progress=False)
+        """Index the workspace and give it to the engine as a draft source (completions go on
+        meanwhile, without repository drafts)."""
         self.engine.attach_repo(self.root)
         return f"indexed {self.root}" + _file_count(self.repo_index)
-
-    def _connect(self) -> str:
-        from .remote import RemoteEngine
-        engine = RemoteEngine(self.options.server_url, self.options.server_token)
-        health = engine.health()
-        self.info = EngineInfo(model=str(health.get("model", "")) if isinstance(health, dict) else "",
-                               backend="remote")
-        self.engine = engine
-        return f"using {self.options.server_url}"
 
     # -- live index ----------------------------------------------------------------------
     def update_file(self, path: str, text: str | None) -> bool:
@@ -150,10 +126,9 @@ class Backend:
             return False
 
 
-def _warm_up(engine) -> None:
+def _warm_up(engine: CompletionEngine) -> None:
     """One tiny completion while still `loading`: the first forward passes pay one-time costs
     (allocation, kernel selection) that would otherwise land on the user's first suggestion."""
-    from codeswift.types import CompletionRequest
     try:
         engine.complete(CompletionRequest(prefix="import os\n\n\ndef main():\n    ", max_tokens=4,
                                           stop="line", doc_id="codeswift:warm-up"))
@@ -162,7 +137,4 @@ def _warm_up(engine) -> None:
 
 
 def _file_count(index) -> str:
-    try:
-        return f" ({index.stats()['files']} files)"
-    except Exception:                               # the datastore's stats() is not a stable API
-        return ""
+    return "" if index is None else f" ({index.stats()['files']} files)"

@@ -1,6 +1,8 @@
-"""A one-thread job queue for blocking work (model loading, generation, index updates).
+"""The engine thread: a one-thread job queue for blocking work (generation, warm-ups, model
+loading, index updates), shared by the LSP server and the HTTP service.
 
-Like `loop.run_in_executor` with a one-worker pool, but the thread is a daemon: an editor
+An engine runs one sequence at a time (one KV cache), so one thread is all it can use; the
+front ends' event loops only await the futures this returns and never run the model. Like `loop.run_in_executor` with a one-worker pool, but the thread is a daemon: an editor
 that exits the server in the middle of a model download or a long generation is not kept
 waiting for it (`ThreadPoolExecutor` threads are joined at interpreter exit).
 """
@@ -19,18 +21,25 @@ class Worker:
         self._jobs: "queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future, Callable, tuple] | None]" = \
             queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed = False
         self._thread.start()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
         """Schedule `fn(*args)`; the returned future is awaitable on the calling loop. Cancelling
-        it before the job starts skips the job; after, only the result is dropped."""
+        it before the job starts skips the job; after, only the result is dropped.
+        Raises RuntimeError once the worker is closed."""
+        if self._closed:
+            raise RuntimeError(f"{self._thread.name} is closed")
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._jobs.put((loop, fut, fn, args))
         return fut
 
     def close(self) -> None:
-        self._jobs.put(None)
+        """Stop after the jobs already queued (they still run, so their awaiters are answered)."""
+        if not self._closed:
+            self._closed = True
+            self._jobs.put(None)
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
