@@ -309,8 +309,7 @@ class LlamaServer:
         count (`tokens_predicted`) moves on. When that count says ids are missing, the exact ids
         come from the same request again without streaming (untimed; `stream_gap` is set).
         """
-        from .bench_llamacpp import _done
-        from .loop import finalize
+        from .loop import finalize, stopped
         self._check_alive()
         body = {"prompt": [int(t) for t in prompt_tokens], "n_predict": int(max_new), "stream": True,
                 "return_tokens": True, "cache_prompt": bool(cache_prompt), "timings_per_token": True,
@@ -334,7 +333,7 @@ class LlamaServer:
                     stop_type = ev.get("stop_type")
                     break
                 # max_new is the server's own n_predict: read on to its final chunk
-                if out and len(out) < max_new and _done(out, max_new, eos_ids, stop):
+                if out and len(out) < max_new and stopped(out, max_new, eos_ids, stop):
                     cut = True
                     break
         t2 = time.perf_counter()

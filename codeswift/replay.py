@@ -81,14 +81,14 @@ class _NoStore:
 def record(gguf: Path, prompts: list[list[int]], max_new: int, eos: set[int], threads: int | None) -> dict:
     """Greedy continuations by plain llama.cpp (the reference the bench compares with)."""
     from .backends.llamacpp import LlamaCppBackend
-    from .bench_llamacpp import run_llamacpp_ar
+    from .bench.llamacpp import run_llamacpp_ar
     be = LlamaCppBackend(gguf, n_ctx=4096, n_threads=threads)
     # past the last token (EOS, cut by finalize) the replay answers EOS itself
     return {tuple(p): run_llamacpp_ar(be, p, max_new, eos)["tokens"] for p in prompts}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .bench_tasks import RepoWorkspace, load_tasks
+    from .bench.tasks import RepoWorkspace, load_tasks
     from .engine import ALL_SOURCES, Engine, EngineConfig
     from .prompt import PromptBudget
     from .types import CompletionRequest

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codeswift.bench import build_requests, parse_methods, reference
-from codeswift.bench_tasks import RepoWorkspace, load_tasks
+from codeswift.bench.methods import parse_methods, reference
+from codeswift.bench.tasks import RepoWorkspace, build_requests, load_tasks
 from codeswift.errors import BadInputError
 
 
@@ -142,7 +142,7 @@ def test_bench_llamacpp_methods(repo_dev, tmp_path):
 
 
 def test_word_cuts_stop_at_word_ends():
-    from codeswift.bench import word_cuts
+    from codeswift.bench.tasks import word_cuts
     shown = "return self.items.pop()"
     cuts = word_cuts(shown, 4)
     assert len(cuts) == 3 and cuts == sorted(cuts)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeswift.bench import is_llamacpp, parse_methods, reference
-from codeswift.bench_server import SERVER_METHODS, require_server
+from codeswift.bench.methods import is_llamacpp, parse_methods, reference
+from codeswift.bench.server import SERVER_METHODS, require_server
 from codeswift.errors import BadInputError
 from codeswift.llama_server import SPEC_TYPES, LlamaServer, ServerError, find_server, server_build_dir
 from codeswift.native import cmake_args, cpu_info
@@ -108,7 +108,7 @@ def prompts(n, seed, vocab=257):
 
 @needs_server
 def test_plain_server_equals_binding_greedy(tiny_gguf, plain, binding):
-    from codeswift.bench_llamacpp import run_llamacpp_ar
+    from codeswift.bench.llamacpp import run_llamacpp_ar
     backend = binding(tiny_gguf)
     for cache in (False, True):
         for prompt in prompts(5, seed=1):
@@ -122,7 +122,7 @@ def test_plain_server_equals_binding_greedy(tiny_gguf, plain, binding):
 def test_unstreamed_split_utf8_tokens_are_recovered(byte_gguf, binding):
     """llama-server never streams the id of a token that ends inside a UTF-8 sequence; the
     client notices from the count and fetches the exact ids."""
-    from codeswift.bench_llamacpp import run_llamacpp_ar
+    from codeswift.bench.llamacpp import run_llamacpp_ar
     backend = binding(byte_gguf)
     gaps = 0
     with LlamaServer(byte_gguf, threads=2, binary=BINARY) as s:

@@ -1,0 +1,128 @@
+"""Benchmark aggregation and output: rich table, results.json, speedup.png, summary line."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from .methods import reference
+
+
+def _sum(rows, key):
+    return sum(r[key] for r in rows if r.get(key) is not None)
+
+
+def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
+    """Per method: requests, timings, speedups against its family's references, identical
+    outputs, per-source drafts and quality."""
+    by = {m: [r for r in rows if r["method"] == m] for m in methods}
+    out = {}
+    for m, rs in by.items():
+        if not rs:
+            continue
+        # Each method is compared with its own family's baselines (llama.cpp vs llamacpp-ar/-pld).
+        ar, pld = by.get(reference(m), []), by.get(reference(m, "pld"), [])
+        dec, pre, gen = _sum(rs, "decode_ms"), _sum(rs, "prefill_ms"), _sum(rs, "generated")
+        steps = [r for r in rs if r.get("steps")]
+        agg = {
+            "requests": len(rs), "generated": gen,
+            "prefill_ms_mean": pre / len(rs), "decode_ms_total": dec,
+            "decode_tok_s": gen / dec * 1000 if dec else None,
+            "accepted_per_step": (_sum(steps, "generated") / _sum(steps, "steps")) if steps else None,
+            "identical": sum(r["identical"] for r in rs),
+            "divergences_not_near_tie": sum(1 for r in rs if not r["identical"] and not r.get("near_tie")),
+            "reference": reference(m), "pld_reference": reference(m, "pld") if pld else None,
+        }
+        if ar:
+            agg["decode_speedup_vs_ar"] = _sum(ar, "decode_ms") / dec if dec else None
+            agg["e2e_speedup_vs_ar"] = (_sum(ar, "decode_ms") + _sum(ar, "prefill_ms")) / (dec + pre)
+            per = [a["decode_ms"] / r["decode_ms"] for a, r in zip(ar, rs) if r["decode_ms"] > 0 and a["generated"] > 1]
+            agg["decode_speedup_per_request"] = per
+            agg["decode_speedup_geomean"] = statistics.geometric_mean(per) if per else None
+        if pld:
+            agg["decode_speedup_vs_pld"] = _sum(pld, "decode_ms") / dec if dec else None
+        src: dict[str, dict] = {}
+        for r in rs:
+            for name, s in (r.get("per_source") or {}).items():
+                d = src.setdefault(name, {"proposed": 0, "accepted_tokens": 0})
+                d["proposed"] += s.get("proposed", 0)
+                d["accepted_tokens"] += s.get("accepted_tokens", 0)
+        agg["per_source"] = src
+        q = [r for r in rs if "exact_match" in r]
+        if q:
+            agg["exact_match"] = sum(r["exact_match"] for r in q) / len(q)
+            agg["edit_similarity"] = sum(r["edit_similarity"] for r in q) / len(q)
+        out[m] = agg
+    return out
+
+
+def _fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, console) -> dict:
+    """Write results.json and speedup.png to `out_dir`, print the table, then the summary line
+    last on stdout; the aggregate per method."""
+    from rich.table import Table
+    agg = aggregate(rows, methods)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps({"meta": meta, "summary": agg, "rows": rows}, indent=1))
+    t = Table(title=f"codeswift bench — {meta['mode']}, {meta['device']} {meta['dtype']}")
+    for col in ("method", "requests", "prefill ms", "decode tok/s", "tokens/step", "decode x ar",
+                "decode x pld", "e2e x ar", "identical"):
+        t.add_column(col, justify="right")
+    for m, a in agg.items():
+        t.add_row(m, str(a["requests"]), _fmt(a["prefill_ms_mean"], ".0f"), _fmt(a["decode_tok_s"], ".1f"),
+                  _fmt(a["accepted_per_step"]), _fmt(a.get("decode_speedup_vs_ar")),
+                  _fmt(a.get("decode_speedup_vs_pld")), _fmt(a.get("e2e_speedup_vs_ar")),
+                  f"{a['identical']}/{a['requests']}")
+    console.print(t)
+    for ref in ("ar", "llamacpp-ar"):
+        if "exact_match" in agg.get(ref, {}):
+            console.print(f"  quality of {ref}'s greedy output vs gold: exact match {agg[ref]['exact_match']:.2%}, "
+                          f"edit similarity {agg[ref]['edit_similarity']:.3f}")
+    if any(a["reference"] == "llamacpp-ar" for a in agg.values()):
+        console.print("  llama.cpp methods: 'x ar' and 'x pld' compare with llamacpp-ar and llamacpp-pld")
+    for m, a in agg.items():
+        if a["per_source"]:
+            console.print(f"  {m} per source: " + ", ".join(
+                f"{n}: {d['accepted_tokens']} accepted tokens from {d['proposed']} drafts"
+                for n, d in a["per_source"].items()))
+    div = [r for r in rows if not r["identical"]]
+    for r in div:
+        console.print(f"  divergence {r['method']} {r['task_id']}#{r['request']} at token {r['diverge_at']}: "
+                      f"top-2 gap {r['top2_gap']} ({'near-tie' if r['near_tie'] else 'NOT a near-tie'})")
+    _plot(agg, out_dir / "speedup.png")
+    main = agg.get("codeswift") or next((a for m, a in agg.items() if m.startswith("codeswift")), None)
+    if main:
+        n = main["requests"]
+        line = (f"decode_speedup_vs_ar={_fmt(main.get('decode_speedup_vs_ar'))} "
+                f"decode_speedup_vs_pld={_fmt(main.get('decode_speedup_vs_pld'))} "
+                f"e2e_speedup_vs_ar={_fmt(main.get('e2e_speedup_vs_ar'))} identical={main['identical']}/{n}")
+        print(line, flush=True)
+    console.print(f"results: {out_dir / 'results.json'}, plot: {out_dir / 'speedup.png'}")
+    return agg
+
+
+def _plot(agg: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = [m for m in agg if m not in ("ar", "llamacpp-ar")]
+    if not names:
+        return
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.bar(names, [agg[m].get("decode_speedup_vs_ar") or 0 for m in names], color="tab:blue", label="decode")
+    a1.plot(names, [agg[m].get("e2e_speedup_vs_ar") or 0 for m in names], "o", color="tab:red", label="end to end")
+    a1.axhline(1, color="gray", lw=0.8)
+    a1.set_ylabel("speedup vs ar (time ratio)")
+    a1.legend()
+    a1.tick_params(axis="x", rotation=30)
+    data = [agg[m].get("decode_speedup_per_request") or [0] for m in names]
+    a2.boxplot(data, tick_labels=names)
+    a2.axhline(1, color="gray", lw=0.8)
+    a2.set_ylabel("decode speedup per request")
+    a2.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
