@@ -40,10 +40,40 @@ def _built_here(args: list[str]) -> bool:
         return False
 
 
+def _refused_path() -> Path:
+    from .models import cache_root
+    return cache_root() / "llama.cpp" / f"refused-{LLAMA_CPP_PYTHON}.json"
+
+
+def _refused(args: list[str], cpu) -> bool:
+    """A build with `args` failed its probe on this CPU before (so `setup` skips it)."""
+    try:
+        return _refusal_key(args, cpu) in json.loads(_refused_path().read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _remember_refused(args: list[str], cpu, why: str) -> None:
+    path = _refused_path()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[_refusal_key(args, cpu)] = why
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known, indent=1))
+
+
+def _refusal_key(args: list[str], cpu) -> str:
+    return " ".join(args) + " | " + cpu.model + " | " + ",".join(sorted(cpu.flags))
+
+
 def setup(amx: str = "auto", server: bool = True, force: bool = False, log=print) -> ProbeResult:
     """Build llama.cpp (Python binding, and llama-server from the same sources) for this CPU and
     prove it with a decode in a child process. AMX is tried only where the CPU reports it (or
-    `amx="on"`), and kept only if the probe decodes; otherwise the build without AMX is made."""
+    `amx="on"`), and kept only if the probe decodes; otherwise the build without AMX is made.
+    A build this CPU refused is remembered (per CPU and flags) and not tried again unless
+    `force`: the AMX attempt costs five minutes."""
     from .errors import ModelLoadError
     cpu = cpu_info()
     want_amx = amx == "on" or (amx == "auto" and {"amx_tile", "amx_int8"} <= cpu.flags)
@@ -51,6 +81,10 @@ def setup(amx: str = "auto", server: bool = True, force: bool = False, log=print
     res = ProbeResult(False, "not built")
     for use_amx in attempts:
         args = cmake_args(cpu, use_amx)
+        if use_amx and not force and _refused(args, cpu):
+            log("AMX: this CPU refused the AMX build before (SIGILL in its probe); building without it "
+                "(--force tries again)")
+            continue
         if not force and _built_here(args):
             log(f"llama-cpp-python {LLAMA_CPP_PYTHON} already built for this CPU ({'AMX on' if use_amx else 'AMX off'}); "
                 "--force rebuilds")
@@ -63,6 +97,7 @@ def setup(amx: str = "auto", server: bool = True, force: bool = False, log=print
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"cmake_args": args, "key": probe_key(library_path(), None, cpu)}))
             break
+        _remember_refused(args, cpu, res.detail)
     if not res.ok:
         raise ModelLoadError(f"llama.cpp does not run on this CPU: {res.detail}")
     if server:

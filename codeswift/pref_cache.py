@@ -54,7 +54,7 @@ class PrefCache:
     name = PREF
     cheap = True
 
-    def __init__(self, ngram_sizes: Sequence[int] = (8, 4, 2), max_cont: int = 32,
+    def __init__(self, ngram_sizes: Sequence[int] = (8, 4, 2), max_cont: int = 64,
                  per_key: int = 4, max_entries: int = 50_000, max_bytes: int = 32 << 20,
                  special_ids: Sequence[int] = ()):
         """`special_ids` (the tokenizer's `all_special_ids`) lets the cache key fill-in-the-

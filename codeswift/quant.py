@@ -132,8 +132,8 @@ def acceptance_model(stats: list[dict] | None = None) -> tuple[float, float, flo
     statistics (`Drafter.export_stats`), else the drafter's prior."""
     from .drafting import SourceStats
     prior = SourceStats().rate
-    first = [d for d in stats or () if not d.get("later")]
-    later = [d for d in stats or () if d.get("later")]
+    first = [d for d in stats or () if not d.get("bucket")]
+    later = [d for d in stats or () if d.get("bucket")]
 
     def pooled(xs):
         t = sum(float(x["tested"]) for x in xs)

@@ -20,7 +20,7 @@ exact lookup over the whole corpus.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 from codeswift.sources import CORPUS, REPO, CursorContext, Draft, DraftContext, cursor_tokens
 from datastore.corpus import Corpus

@@ -39,7 +39,8 @@ def build_tree(root_token: int, drafts: list[tuple[list[int], float, str, float]
     """Merge drafts into a trie and keep the `max_nodes` (incl. root) most probable nodes.
 
     `drafts`: (tokens, weight, source, rate) with `rate` the source's measured probability that
-    a drafted token is accepted given its parent was: one number, or (first token, later tokens). Node probability:
+    a drafted token is accepted given its parent was: one number, or one per depth (the last
+    one serves deeper tokens too; (first, later) is the two-rate case). Node probability:
     p(child) = p(parent) * rate(child) * weight(child) / weight(parent), so a node can never be
     more probable than its parent and the kept set is always ancestor-closed.
     """
@@ -47,13 +48,13 @@ def build_tree(root_token: int, drafts: list[tuple[list[int], float, str, float]
     for toks, w, src, rate in drafts:
         if w <= 0:
             continue
-        first, rest = rate if isinstance(rate, tuple) else (rate, rate)
+        rates = rate if isinstance(rate, tuple) else (rate,)
         root.weight += w
         node = root
         for j, t in enumerate(toks):
             node = node.children.setdefault(int(t), _Trie(int(t)))
             node.weight += w
-            node.rate_sum += w * (first if j == 0 else rest)
+            node.rate_sum += w * rates[min(j, len(rates) - 1)]
             node.sources.add(src)
     # Best-first expansion: pop the most probable frontier node until the budget is spent.
     kept: list[tuple[_Trie, int, float]] = [(root, -1, 1.0)]       # (trie node, parent idx, prob)

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from codeswift.budget import KS, CostCurve, cache_path, load_or_measure, plausible
-from codeswift.drafting import Drafter, Kind, SourceStats, StatKey
+from codeswift.budget import KS, CostCurve, cache_path, flat_curve, load_or_measure, plausible
+from codeswift.drafting import DraftConfig, Drafter, Kind, SourceStats, StatKey
 from codeswift.sources import Draft, DraftContext
 
 
@@ -105,13 +105,13 @@ def test_acceptance_is_learned_per_source_and_match_length():
     d.reset(ctx)
     tree = d.propose(ctx)
     long, short = Kind("context", 1), Kind("context", 0)
-    assert {StatKey(long, False), StatKey(long, True), StatKey(short, False)} <= set(d.stats)
+    assert {StatKey(long, 0), StatKey(long, 1), StatKey(short, 0)} <= set(d.stats)
     assert set().union(*tree.sources[1:]) <= {long, short}
     # node 1 (token 5, the long match) accepted, token 7 rejected
     path = [0] + [i for i in range(1, len(tree)) if int(tree.tokens[i]) == 5]
     d.update(ctx, tree, path, [5])
-    assert d.stats[StatKey(long, False)].rate > d.stats[StatKey(short, False)].rate
-    assert d.stats[StatKey(long, False)].observed == 1 and d.stats[StatKey(long, True)].observed == 1   # token 6 tested
+    assert d.stats[StatKey(long, 0)].rate > d.stats[StatKey(short, 0)].rate
+    assert d.stats[StatKey(long, 0)].observed == 1 and d.stats[StatKey(long, 1)].observed == 1   # token 6 tested
     assert d.completion["context"][1] == 1 and 0 < d.rate("context") < 1
 
 
@@ -139,7 +139,7 @@ def test_exploration_verifies_an_untested_kind_even_when_the_cost_curve_says_no(
     trees = tree_sizes(d, 6, accept_all=True)
     assert trees[0] > 1                 # tried although its prior mean (40%) says it does not pay
     # after a few fully accepted explorations the measured rate makes long chains pay
-    assert trees[-1] > 8 and d.stats[StatKey(Kind("pref", 2, agreed=True), True)].rate > 0.8
+    assert trees[-1] > 8 and d.stats[StatKey(Kind("pref", 2, agreed=True), 1)].rate > 0.8
 
 
 def test_forced_exploration_when_even_the_bound_says_no():
@@ -189,3 +189,25 @@ def test_drafter_pads_the_tree_to_the_cheaper_batch():
     assert tree.prob[3] == 0 and tree.sources[3] == frozenset()
     path, bonus = greedy_accept(tree, np.array([7, 8, 5, 0]))
     assert path == [0, 1, 2] and bonus == 5           # the pad node is verified like any other
+
+
+def test_acceptance_per_depth_values_an_answer_that_survives_whole():
+    """Remembered answers are all or nothing past their first tokens: half of them fail at the
+    second token, the other half are accepted whole (30 tokens). One later-token rate (0.97
+    pooled) would give the 30th token 0.5 * 0.97**28 = 0.2; per depth it is the true 0.5."""
+    from codeswift.drafting import DEPTH_STARTS, depth_bucket
+    assert [depth_bucket(d) for d in (1, 2, 3, 4, 5, 8, 9, 16, 17, 64)] == [0, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert DEPTH_STARTS[0] == 1
+    answer = list(range(10, 40))
+    src = FixedSource("pref", lambda: [Draft(list(answer), score=9.0)])
+    d = Drafter([src], flat_curve(), DraftConfig(max_nodes=64, explore_min=0))
+    ctx = DraftContext([1, 2, 3], 3)
+    d.reset(ctx)
+    for i in range(400):
+        tree = d.propose(ctx)
+        keep = len(tree) if i % 2 else 2                 # whole, or only its first token
+        d.update(ctx, tree, list(range(keep)), tree.tokens[1:keep].tolist())
+    tree = d.propose(ctx)
+    assert len(tree) == 31 and 0.4 < tree.prob[30] < 0.65
+    assert d.stats[StatKey(Kind("pref", 2, agreed=True), 1)].rate == pytest.approx(0.5, abs=0.08)
+    assert d.stats[StatKey(Kind("pref", 2, agreed=True), 5)].rate > 0.95

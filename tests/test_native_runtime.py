@@ -127,3 +127,25 @@ def test_the_installed_build_decodes_every_weight_type_in_a_child():
         pytest.skip("llama-cpp-python is not installed")
     res = native.probe(install.probe_model(), use_cache=False, all_types=True)
     assert res.ok, res.detail
+
+
+def test_setup_remembers_a_build_this_cpu_refused(tmp_path, monkeypatch):
+    """The AMX attempt costs a five-minute build; once its probe died here it is not tried again
+    (per CPU and flags) unless forced. The builds and probes are stand-ins: what is tested is
+    setup's decision, not llama.cpp."""
+    monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path))
+    cpu = native.CpuInfo("Test Xeon", "x86_64", frozenset({"avx2", "avx512f", "amx_tile", "amx_int8"}))
+    built, logs, installed = [], [], {}
+    monkeypatch.setattr(install, "cpu_info", lambda: cpu)
+    monkeypatch.setattr(install, "probe_model", lambda: tmp_path / "m.gguf")
+    monkeypatch.setattr(install, "build_python_binding",
+                        lambda c, amx, log=print: built.append(amx) or installed.update(amx=amx) or 0)
+    monkeypatch.setattr(install, "probe", lambda *a, **k: native.ProbeResult(
+        not installed["amx"], "llama.cpp killed its process with SIGILL" if installed["amx"] else "ok"))
+    monkeypatch.setattr(install, "library_path", lambda: tmp_path / "libllama.so")
+    assert install.setup(server=False, log=logs.append).ok and built == [True, False]
+    built.clear()
+    assert install.setup(server=False, log=logs.append, force=True).ok and built == [True, False]
+    built.clear()
+    assert install.setup(server=False, log=logs.append).ok and built == []     # refused, and built
+    assert any("refused the AMX build before" in line for line in logs)

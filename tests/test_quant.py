@@ -29,9 +29,9 @@ def test_expected_rate_counts_accepted_prefix():
 
 def test_acceptance_model_from_learned_stats():
     assert acceptance_model(None)[1] == pytest.approx(0.4)            # the drafter's prior
-    stats = [{"source": "context", "level": 1, "agreed": False, "later": False, "tested": 10, "accepted": 2},
-             {"source": "pref", "level": 2, "agreed": True, "later": False, "tested": 10, "accepted": 8},
-             {"source": "pref", "level": 2, "agreed": True, "later": True, "tested": 20, "accepted": 18}]
+    stats = [{"source": "context", "level": 1, "agreed": False, "bucket": 0, "tested": 10, "accepted": 2},
+             {"source": "pref", "level": 2, "agreed": True, "bucket": 0, "tested": 10, "accepted": 8},
+             {"source": "pref", "level": 2, "agreed": True, "bucket": 1, "tested": 20, "accepted": 18}]
     q, first, later = acceptance_model(stats)
     assert first == pytest.approx(0.5) and later == pytest.approx(0.9)
 
