@@ -21,7 +21,7 @@ from codeswift.errors import CancelledError
 from codeswift.types import CompletionEngine, CompletionRequest, CompletionResult
 from codeswift.worker import Worker
 
-from .completion_cache import CompletionCache
+from codeswift.completion_cache import CompletionCache
 from .context import decide_stop, language_of
 from .documents import Document
 from .options import Options

@@ -120,6 +120,30 @@ def test_bench_session_following_the_model(tiny_qwen, repo_dev, tmp_path):
     assert typed[0] == 0 and typed == sorted(set(typed)) and typed[-1] < len(ar[0]["text"])
 
 
+
+def test_bench_mixed_session_through_the_completion_cache(tiny_qwen, repo_dev, tmp_path):
+    """--session-follow mix: accepted words and typed gold interleave; every codeswift row says
+    whether the LSP's completion cache would have answered it without a forward pass."""
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "codeswift.cli", "bench", "--model", str(tiny_qwen),
+                        "--tasks", str(repo_dev[0]), "--limit", "1", "--methods", "codeswift",
+                        "--max-tokens", "16", "--stop", "none", "--out", str(out), "--dtype", "float32",
+                        "--mode", "session", "--session-follow", "mix", "--session-requests", "4"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((out / "results.json").read_text())
+    rows = [row for row in data["rows"] if row["method"] == "codeswift"]
+    assert len(rows) >= 2 and all(row["identical"] for row in data["rows"])
+    assert all(row["follows"] == "mix" for row in rows[1:])
+    typed = [row["typed_chars"] for row in rows]
+    assert typed == sorted(set(typed))                                   # the developer moves forward
+    assert all({"cache_hit", "cache_identical", "served_ms"} <= set(row) for row in rows)
+    assert not rows[0]["cache_hit"] and rows[0]["served_ms"] > 0         # nothing cached yet
+    summary = data["summary"]["codeswift"]
+    assert summary["served_from_cache"] == sum(row["cache_hit"] for row in rows)
+    assert "as the editor serves it" in r.stderr + r.stdout
+
+
 SMOL = Path.home() / ".cache" / "codeswift" / "test-gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -148,3 +172,16 @@ def test_word_cuts_stop_at_word_ends():
     assert len(cuts) == 3 and cuts == sorted(cuts)
     assert all(shown[c - 1].isalnum() or shown[c - 1] in "._()" for c in cuts)
     assert word_cuts("", 4) == [] and word_cuts("x", 4) == []
+
+
+def test_a_mixed_session_accepts_what_is_right_and_types_the_rest():
+    from codeswift.bench.tasks import mixed_step
+    gold = "return a + b\n"
+    # the suggestion is right: up to half of its words are accepted at once
+    assert mixed_step("", "return a + b\n", gold) == "return a"
+    # right at first, then wrong: only the matching words
+    assert mixed_step("", "return a - b", gold) == "return a"
+    # wrong from the start: rejected, the developer types the gold's next word
+    assert mixed_step("return a", " * c", gold) == "return a +"
+    assert mixed_step("", "", gold) == "return"
+    assert mixed_step(gold, "anything", gold) is None

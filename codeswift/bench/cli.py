@@ -30,9 +30,11 @@ def register(sub) -> None:
                         "four llama-server methods when a llama-server binary is built: codeswift setup llamacpp --server)")
     p.add_argument("--mode", choices=("cold", "session"), default="cold",
                    help="cold: each task once from scratch; session: simulate typing the gold span")
-    p.add_argument("--session-follow", choices=("gold", "model"), default="gold",
-                   help="session mode: the developer types the gold span character by character (gold), or "
-                        "accepts the model's first suggestion word by word (model) (default: %(default)s)")
+    p.add_argument("--session-follow", choices=("gold", "model", "mix"), default="gold",
+                   help="session mode: the developer types the gold span character by character (gold); "
+                        "accepts the model's first suggestion word by word (model); or accepts each "
+                        "suggestion's words while they match the gold and types the gold where it does not, "
+                        "rejecting the rest (mix: the cache's misses are paid for) (default: %(default)s)")
     p.add_argument("--calibrate", type=int, default=0, metavar="N",
                    help="first let each codeswift engine learn draft acceptance on N other tasks (not measured), "
                         "as an engine in use for a while has; content caches are cleared after (default: 0)")

@@ -41,6 +41,12 @@ def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
             agg["decode_speedup_geomean"] = statistics.geometric_mean(per) if per else None
         if pld:
             agg["decode_speedup_vs_pld"] = _sum(pld, "decode_ms") / dec if dec else None
+        if any("cache_hit" in r for r in rs):
+            served = _sum(rs, "served_ms")
+            agg["served_from_cache"] = sum(bool(r.get("cache_hit")) for r in rs)
+            agg["cache_identical"] = sum(bool(r.get("cache_identical")) for r in rs)
+            agg["served_e2e_speedup_vs_ar"] = ((_sum(ar, "decode_ms") + _sum(ar, "prefill_ms")) / served
+                                               if ar and served else None)
         src: dict[str, dict] = {}
         for r in rs:
             for name, s in (r.get("per_source") or {}).items():
@@ -88,6 +94,11 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
             console.print(f"  {m} per source: " + ", ".join(
                 f"{n}: {d['accepted_tokens']} accepted tokens from {d['proposed']} drafts"
                 for n, d in a["per_source"].items()))
+    for m, a in agg.items():
+        if "served_from_cache" in a:
+            console.print(f"  {m} as the editor serves it: {a['served_from_cache']}/{a['requests']} requests "
+                          f"from the completion cache without a forward pass ({a['cache_identical']} of them "
+                          f"the model's fresh answer), e2e x ar {_fmt(a.get('served_e2e_speedup_vs_ar'))}")
     div = [r for r in rows if not r["identical"]]
     for r in div:
         console.print(f"  divergence {r['method']} {r['task_id']}#{r['request']} at token {r['diverge_at']}: "

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from ..ending import make_stop
+from ..completion_cache import CompletionCache
+from ..ending import make_stop, postprocess
 from ..engine import ALL_SOURCES, Engine, EngineConfig
 from ..errors import BadInputError
 from ..loop import StopCheck
@@ -22,7 +23,8 @@ from .compare import divergence, first_difference, gold_quality
 from .llamacpp import LlamaCppSide
 from .methods import engine_config, is_llamacpp, parse_methods, reference
 from .server import default_server_methods, is_server, require_server
-from .tasks import RepoWorkspace, Request, Task, build_requests, completion_request, load_tasks, spread, word_cuts
+from .tasks import (RepoWorkspace, Request, Task, build_requests, completion_request, load_tasks, mixed_step, spread,
+                    word_cuts)
 
 
 @dataclass
@@ -38,6 +40,8 @@ class BenchRun:
     engines: dict[str, Engine]         # one per codeswift method: own caches, own learned acceptance
     lcpp: LlamaCppSide | None          # the llama.cpp methods' GGUF, backends and servers
     meta: dict = field(default_factory=dict)     # results.json's "meta"
+    # session mode: per codeswift method, the completion cache the LSP serves typing-along from
+    caches: dict[str, CompletionCache] = field(default_factory=dict)
 
     @property
     def tokenizer(self):
@@ -49,7 +53,8 @@ class BenchRun:
 
     @property
     def follows_model(self) -> bool:
-        return self.session and self.args.session_follow == "model"
+        """The session's later requests depend on the suggestions (model or mix)."""
+        return self.session and self.args.session_follow in ("model", "mix")
 
     def request(self, task: Task, prefix: str) -> CompletionRequest:
         """The request an editor sends at the end of `prefix` in the task's file."""
@@ -170,7 +175,13 @@ def calibrate(run: BenchRun) -> list[str]:
 def _rehearse(run: BenchRun, engine: Engine, task: Task) -> None:
     """The requests of `task` on one engine, unmeasured."""
     ask = lambda prefix: engine.complete(run.request(task, prefix))   # noqa: E731
-    if run.follows_model:
+    if run.follows_model and run.args.session_follow == "mix":
+        typed, shown = "", ask(task.prefix).text
+        for _ in range(1, run.args.session_requests):
+            if (typed := mixed_step(typed, shown, task.gold)) is None:
+                break
+            shown = ask(task.prefix + typed).text
+    elif run.follows_model:
         shown = ask(task.prefix).text
         for c in word_cuts(shown, run.args.session_requests):
             ask(task.prefix + shown[:c])
@@ -214,12 +225,29 @@ def run_task(run: BenchRun, task: Task, ws: RepoWorkspace) -> list[dict]:
         e.reset_caches()               # no state is shared across tasks
     if run.lcpp:
         run.lcpp.reset()
+    run.caches = {m: CompletionCache() for m in run.engines} if run.session else {}
     follow = run.follows_model
     rows = []
     for req in build_requests(task, "cold" if follow else run.args.mode, run.args.session_requests):
         rows += run_request(run, req)
     if follow:
-        rows += follow_model(run, task, rows)
+        rows += (follow_mixed if run.args.session_follow == "mix" else follow_model)(run, task, rows)
+    return rows
+
+
+def follow_mixed(run: BenchRun, task: Task, first: list[dict]) -> list[dict]:
+    """Session where the developer accepts each suggestion's words while they are what they
+    meant to write (the gold), types the gold where the suggestion goes wrong, and asks again
+    after each accepted or typed chunk (see `mixed_step`)."""
+    main_ref = "ar" if "ar" in run.methods else "llamacpp-ar"
+    shown = next(r["text"] for r in first if r["method"] == main_ref and r["request"] == 0)
+    typed, rows = "", []
+    for i in range(1, run.args.session_requests):
+        if (typed := mixed_step(typed, shown, task.gold)) is None:
+            break
+        rows += run_request(run, Request(task, task.prefix + typed, task.suffix,
+                                         len(first) // len(run.methods) + i - 1, "mix"))
+        shown = next(r["text"] for r in rows[-len(run.methods):] if r["method"] == main_ref)
     return rows
 
 
@@ -257,8 +285,21 @@ def run_request(run: BenchRun, r: Request) -> list[dict]:
         if m == reference(m):
             row["text"] = text = run.ref.text_of(toks, req)
             row.update(gold_quality(text, r.prefix[len(task.prefix):], task.gold))
+        if m in run.caches:
+            row.update(served(run.caches[m], r, req, run.ref.text_of(toks, req), res))
         rows.append(row)
     return rows
+
+
+def served(cache: CompletionCache, r: Request, req: CompletionRequest, text: str, res: dict) -> dict:
+    """The request as the editor serves it: from the LSP's completion cache when the developer
+    typed along the last suggestion (no forward pass), else by the engine; and whether a cached
+    answer is the one the model gives now."""
+    shown = postprocess(text, r.prefix, r.suffix, req.stop, req.language)
+    hit = cache.get(req.doc_id or "", r.prefix, r.suffix)
+    cache.put(req.doc_id or "", r.prefix, r.suffix, shown)
+    return {"cache_hit": hit is not None, "cache_identical": hit == shown,
+            "served_ms": 0.0 if hit is not None else res["prefill_ms"] + res["decode_ms"]}
 
 
 def _top2_gap(run: BenchRun, method: str, prompt: list[int], base: list[int], j: int) -> float:

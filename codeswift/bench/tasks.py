@@ -175,6 +175,25 @@ def word_cuts(shown: str, n: int) -> list[int]:
     return sorted({ends[int(i * len(ends) / n)] for i in range(1, n)}) if ends else []
 
 
+def mixed_step(typed: str, shown: str, gold: str) -> str | None:
+    """One step of a developer who knows what they mean to write (`gold`) and sees the
+    suggestion `shown` after having typed `typed`: accept the suggestion's words while the gold
+    goes on with them (up to half of them, then the editor asks again), else reject it and type
+    the gold's next word. Returns what is typed then; None once the gold span is complete."""
+    if len(typed) >= len(gold):
+        return None
+    rest = gold[len(typed):]
+    ends = [m.end() for m in _WORD.finditer(shown)]
+    accept = [e for e in ends[:max(1, (len(ends) + 1) // 2)] if rest.startswith(shown[:e])]
+    if accept:
+        return typed + shown[:accept[-1]]
+    word = _WORD.match(rest)
+    return typed + (rest[:word.end()] if word else rest)
+
+
+_WORD = re.compile(r"\s*(\w+|[^\w\s])")
+
+
 def completion_request(task: Task, prefix: str, max_tokens: int, stop: str | None) -> CompletionRequest:
     """The request an editor sends at the end of `prefix` in the task's file (`stop` None: the
     task's own stop rule)."""

@@ -1,7 +1,7 @@
 """Completion cache: typing along a suggestion, or asking again at the same place, reuses it."""
 import pytest
 
-from lsp.completion_cache import CompletionCache
+from codeswift.completion_cache import CompletionCache
 from lsp_testkit import end_of, expected_text, status
 
 on_shared_loop = pytest.mark.asyncio(loop_scope="session")
