@@ -64,7 +64,8 @@ class Completer:
         self.warmups.region = (doc.uri, doc.position_at(offset).line)
         try:
             prefix, suffix = doc.cursor_window(offset)
-            if (hit := self.cache.get(doc.uri, prefix, suffix)) is not None:
+            hit = self.cache.get(doc.uri, prefix, suffix)
+            if hit is not None and not self.options.verify_cached:
                 self.stats.record(_ms(t0), 0, None, cached=True)
                 return Suggestion(self._next_id(), hit, cached=True) if hit else None
             if self.engine_of() is None:

@@ -35,6 +35,11 @@ class Options:
     temperature: float = 0.0            # 0: greedy, identical to plain greedy decoding
     top_p: float = 1.0
     seed: int | None = None
+    # typing along the last suggestion: show its rest at once (False, the llama.vscode habit: no
+    # forward pass, but sometimes text the model would no longer write), or have the engine
+    # verify it (True: the model's exact answer; the rest of the last answer is its first draft,
+    # usually one verify step)
+    verify_cached: bool = False
 
 
 def _is_int(v: Any) -> bool:
@@ -78,6 +83,7 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "temperature": ("temperature", _number(0.0, 5.0), "a number in 0..5 (0 = greedy, lossless)"),
     "topP": ("top_p", _number(0.0, 1.0, lo_open=True), "a number in (0, 1]"),
     "seed": ("seed", lambda v: v is None or _is_int(v), "null or an integer"),
+    "verifyCached": ("verify_cached", lambda v: isinstance(v, bool), "true or false"),
     "warmupDelayMs": ("warmup_delay_ms", lambda v: _is_int(v) and 0 <= v <= MAX_WARMUP_DELAY_MS,
                       f"an integer in 0..{MAX_WARMUP_DELAY_MS}"),
 }

@@ -64,3 +64,28 @@ async def test_asking_again_at_the_same_place_hits_the_cache(docs, engine, share
     assert second.items[0].command.arguments[1] != first.items[0].command.arguments[1]   # a new item id
     stats = (await status(shared))["stats"]
     assert stats["completions"] == runs["completions"] + 1 and stats["lastTokens"] == 0
+
+
+@on_shared_loop
+async def test_verify_cached_answers_typing_along_with_the_model_not_the_cache(tiny_model, workspace, engine):
+    """verifyCached: typing along a suggestion runs the engine again (its first draft is the
+    rest of the last answer), so what is shown is exactly the model's answer at the new cursor."""
+    from lsp_testkit import Docs, lsp_client, server_command, wait_for_state
+    cmd = server_command(tiny_model, "--debounce-ms", "0", "--max-tokens", "16", "--no-index")
+    async with lsp_client(cmd, init_options={"verifyCached": True}, root=workspace) as client:
+        assert (await wait_for_state(client, "ready", "error"))["state"] == "ready"
+        docs = Docs(client, workspace)
+        text = "def total(items):\n    s = 0\n    for it in items:\n        s +="
+        uri = docs.open("cache_verify.py", text)
+        first = await docs.inline(uri, *end_of(text))
+        want = expected_text(engine, text, "", uri)
+        assert [i.insert_text for i in first.items] == [want] and len(want) >= 2
+        line, col = end_of(text)
+        docs.edit(uri, (line, col), (line, col), want[0])
+        before = (await status(client))["stats"]
+        again = await docs.inline(uri, line, col + 1)
+        after = (await status(client))["stats"]
+        assert after["lastTokens"] > 0                                # the model ran, not the cache
+        assert after["cacheHitRate"] <= (before["cacheHitRate"] or 0)
+        fresh = expected_text(engine, text + want[0], "", uri)
+        assert [i.insert_text for i in again.items] == ([fresh] if fresh else [])
