@@ -11,19 +11,19 @@ test('unset settings take the documented defaults', () => {
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
     model: 'qwen2.5-coder-0.5b', device: 'auto', dtype: 'auto', backend: 'auto', maxTokens: 64, debounceMs: 75,
-    index: true, serverUrl: null, temperature: 0,
+    index: true, serverUrl: null, temperature: 0, verifyCached: false,
   });
 });
 
 test('set values reach initializationOptions, strings trimmed', () => {
   const { settings, warnings } = readSettings(reader({
     model: ' /tmp/tiny ', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
-    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4,
+    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4, verifyCached: true,
   }));
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
     model: '/tmp/tiny', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
-    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4,
+    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4, verifyCached: true,
   });
 });
 
@@ -49,7 +49,7 @@ test('bad values fall back to defaults with one warning each', () => {
     'codeswift.maxTokens: expected an integer from 1 to 4096, got 4097; using 64',
     'codeswift.debounceMs: expected an integer from 0 to 10000, got -1; using 75',
     'codeswift.languages: expected a non-empty list of language ids, got []; using ' +
-      '["python","javascript","javascriptreact","typescript","typescriptreact","go","rust","java"]',
+      '["python","javascript","javascriptreact","typescript","typescriptreact","go","rust","java","c","cpp"]',
     'codeswift.serverUrl: expected an http(s) URL or "", got "gpu-box"; using ""',
     'codeswift.temperature: expected a number from 0 to 5, got -1; using 0',
   ]);

@@ -21,6 +21,8 @@ export interface Settings {
   index: boolean;
   /** 0 = greedy (identical to plain greedy decoding); > 0 samples the model's own distribution. */
   temperature: number;
+  /** Typing along a suggestion: false shows its rest at once; true has the model verify it. */
+  verifyCached: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -34,10 +36,11 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   maxTokens: 64,
   debounceMs: 75,
   languages: ['python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact',
-    'go', 'rust', 'java'],
+    'go', 'rust', 'java', 'c', 'cpp'],
   serverUrl: '',
   index: true,
   temperature: 0,
+  verifyCached: false,
 });
 
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
@@ -83,6 +86,7 @@ const CHECKS: Record<keyof Settings, [Check, string]> = {
     'an http(s) URL or ""'],
   index: [isBool, 'true or false'],
   temperature: [(v) => typeof v === 'number' && v >= 0 && v <= 5, 'a number from 0 to 5'],
+  verifyCached: [isBool, 'true or false'],
 };
 
 /** Reads every setting; a missing value takes its default, a bad one its default plus a warning. */
@@ -114,6 +118,7 @@ export interface InitializationOptions {
   index: boolean;
   serverUrl: string | null;
   temperature: number;
+  verifyCached: boolean;
 }
 
 export function toInitializationOptions(s: Settings): InitializationOptions {
@@ -127,6 +132,7 @@ export function toInitializationOptions(s: Settings): InitializationOptions {
     index: s.index,
     serverUrl: s.serverUrl === '' ? null : s.serverUrl,
     temperature: s.temperature,
+    verifyCached: s.verifyCached,
   };
 }
 
