@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +89,9 @@ def flat_curve() -> CostCurve:
 
 def cache_path(model_id: str, device: str, dtype: str, kind: str = "cost") -> Path:
     """Per (model, device, dtype) file of measured facts: `cost` curves, learned `acceptance`."""
-    root = Path(os.environ.get("CODESWIFT_CACHE", Path.home() / ".cache" / "codeswift"))
+    from .models import cache_root
     h = hashlib.sha1(f"{model_id}|{device}|{dtype}".encode()).hexdigest()[:16]
-    return root / kind / f"{h}.json"
+    return cache_root() / kind / f"{h}.json"
 
 
 def measure(backend, vocab_size: int, past_len: int = 256, reps: int = 5,

@@ -112,10 +112,6 @@ def draft_kind(d: Draft, agreed: bool = False) -> Kind:
     return Kind(d.source, level, agreed)
 
 
-def _cheap(s: DraftSource) -> bool:
-    return getattr(s, "cheap", False)       # a source that does not say is treated as slow
-
-
 def _useful(d: Draft, ctx: DraftContext) -> Draft:
     """The part of a draft that can be emitted: no deeper than the tokens left, and nothing
     after a token that ends the completion (EOS, or a newline when it stops at end of line).
@@ -217,13 +213,13 @@ class Drafter:
         cfg = self.cfg
         drafts: list[Draft] = []
         for s in self.sources:
-            if _cheap(s):
+            if s.cheap:
                 drafts += self._tagged(s, s.propose(ctx, cfg.max_len_by_source.get(s.name, cfg.max_len),
                                                     cfg.max_drafts))
         best_cheap = max((len(d.tokens) for d in drafts), default=0)
         futures = {}
         for s in self.sources:
-            if _cheap(s) or not self.timing.should_query(s.name, ctx.step, best_cheap):
+            if s.cheap or not self.timing.should_query(s.name, ctx.step, best_cheap):
                 continue
             if s.name in self._busy and not self._busy[s.name].done():
                 continue                       # still working on a previous step: skip it

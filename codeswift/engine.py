@@ -145,7 +145,9 @@ class Engine:
         if PREF in wanted:
             srcs.append(self._pref_cache())
         if REPO in wanted and self.cfg.repo_root:
-            srcs.append(self._repo_source(self.cfg.repo_root))
+            from .retrieval_sources import RepoSource
+            self.repo_index = self._open_repo(self.cfg.repo_root)
+            srcs.append(RepoSource(self.repo_index))
         if CORPUS in wanted and self.cfg.corpus_dir:
             from datastore.corpus import Corpus
             from .retrieval_sources import CorpusSource
@@ -156,21 +158,17 @@ class Engine:
         from .pref_cache import PrefCache
         return PrefCache(special_ids=getattr(self.tokenizer, "all_special_ids", ()) or ())
 
-    def _repo_source(self, root: str) -> DraftSource:
+    def _open_repo(self, root: str):
         from datastore.repo_index import RepoIndex
-        from .retrieval_sources import RepoSource
-        self.repo_index = RepoIndex.open_or_build(root, self.tokenizer, progress=False)
-        return RepoSource(self.repo_index)
+        return RepoIndex.open_or_build(root, self.tokenizer, progress=False)
 
     def attach_repo(self, root: str | None) -> None:
         """Use (or stop using, with None) a repository as draft source; incremental re-index.
 
         The index is built (or brought up to date) before the engine's lock is taken, so
         completions go on meanwhile, without repository drafts until it is attached."""
-        from datastore.repo_index import RepoIndex
         from .retrieval_sources import RepoSource
-        index = (RepoIndex.open_or_build(root, self.tokenizer, progress=False)
-                 if root and REPO in self.cfg.sources else None)
+        index = self._open_repo(root) if root and REPO in self.cfg.sources else None
         with self._lock:
             self.sources = [s for s in self.sources if s.name != REPO]
             self.repo_index = index

@@ -34,10 +34,8 @@ class CompletionRequest:
 
     def to_json(self) -> dict[str, Any]:
         """The request as JSON (the native HTTP API's body); `is_cancelled` does not travel."""
-        return {"prefix": self.prefix, "suffix": self.suffix, "path": self.path, "language": self.language,
-                "max_tokens": self.max_tokens, "stop": self.stop, "speculative": self.speculative,
-                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
-                "doc_id": self.doc_id, "snippets": [{"path": s.path, "text": s.text} for s in self.snippets]}
+        return {**{k: getattr(self, k) for k in _REQUEST_FIELDS},
+                "snippets": [{"path": s.path, "text": s.text} for s in self.snippets]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CompletionRequest":

@@ -58,11 +58,12 @@ class Host:
 
     def load(self) -> str:
         """Load the engine (or reach the server); returns a note for the log. Raises on failure."""
-        engine = self._connect() if self.options.server_url else self._load_local()
-        self.engine = engine
-        return (f"using {self.options.server_url}" if self.options.server_url else
-                f"model {self.options.model} loaded" + (f"; no repository index: {why}"
-                                                         if (why := self.index_skipped()) else ""))
+        if self.options.server_url:
+            self.engine = self._connect()
+            return f"using {self.options.server_url}"
+        self.engine = self._load_local()
+        why = self.index_skipped()
+        return f"model {self.options.model} loaded" + (f"; no repository index: {why}" if why else "")
 
     def _load_local(self) -> CompletionEngine:
         from codeswift.engine import Engine, EngineConfig

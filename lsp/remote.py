@@ -47,13 +47,13 @@ class RemoteEngine:
     def health(self) -> dict:
         """GET /health: {"status": "ok", "model": ...}; raises CodeswiftError when unreachable.
         Names the served model in `info`."""
-        body = self._call(self._get("/health"))
+        body = self._call(self._request("GET", "/health"))
         if isinstance(body, dict) and body.get("model"):
             self.info = EngineInfo(model=str(body["model"]), backend="remote")
         return body
 
     def complete(self, req: CompletionRequest) -> CompletionResult:
-        body = self._call(self._post(COMPLETE_PATH, req.to_json()), req.is_cancelled)
+        body = self._call(self._request("POST", COMPLETE_PATH, req.to_json()), req.is_cancelled)
         try:
             return CompletionResult.from_json(body)
         except ValueError as e:
@@ -90,16 +90,9 @@ class RemoteEngine:
                     fut.cancel()                     # cancels the request: the connection closes
                     raise CancelledError("completion cancelled") from None
 
-    async def _get(self, path: str) -> Any:
+    async def _request(self, method: str, path: str, body: dict | None = None) -> Any:
         try:
-            r = await self._client.get(self.url + path)
-        except httpx.HTTPError as e:
-            raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
-        return _json(r, self.url)
-
-    async def _post(self, path: str, body: dict) -> Any:
-        try:
-            r = await self._client.post(self.url + path, json=body)
+            r = await self._client.request(method, self.url + path, json=body)
         except httpx.HTTPError as e:
             raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
         return _json(r, self.url)

@@ -23,8 +23,8 @@ from .compare import divergence, first_difference, gold_quality
 from .llamacpp import LlamaCppSide
 from .methods import engine_config, is_llamacpp, parse_methods, reference
 from .server import default_server_methods, is_server, require_server
-from .tasks import (RepoWorkspace, Request, Task, build_requests, completion_request, load_tasks, mixed_step, spread,
-                    word_cuts)
+from .tasks import (RepoWorkspace, Request, Task, build_requests, completion_request, load_tasks, mixed_session,
+                    spread, word_cuts)
 
 
 @dataclass
@@ -176,11 +176,8 @@ def _rehearse(run: BenchRun, engine: Engine, task: Task) -> None:
     """The requests of `task` on one engine, unmeasured."""
     ask = lambda prefix: engine.complete(run.request(task, prefix))   # noqa: E731
     if run.follows_model and run.args.session_follow == "mix":
-        typed, shown = "", ask(task.prefix).text
-        for _ in range(1, run.args.session_requests):
-            if (typed := mixed_step(typed, shown, task.gold)) is None:
-                break
-            shown = ask(task.prefix + typed).text
+        mixed_session(task.gold, ask(task.prefix).text, run.args.session_requests,
+                      lambda typed: ask(task.prefix + typed).text)
     elif run.follows_model:
         shown = ask(task.prefix).text
         for c in word_cuts(shown, run.args.session_requests):
@@ -239,24 +236,31 @@ def follow_mixed(run: BenchRun, task: Task, first: list[dict]) -> list[dict]:
     """Session where the developer accepts each suggestion's words while they are what they
     meant to write (the gold), types the gold where the suggestion goes wrong, and asks again
     after each accepted or typed chunk (see `mixed_step`)."""
-    main_ref = "ar" if "ar" in run.methods else "llamacpp-ar"
-    shown = next(r["text"] for r in first if r["method"] == main_ref and r["request"] == 0)
-    typed, rows = "", []
-    for i in range(1, run.args.session_requests):
-        if (typed := mixed_step(typed, shown, task.gold)) is None:
-            break
-        rows += run_request(run, Request(task, task.prefix + typed, task.suffix,
-                                         len(first) // len(run.methods) + i - 1, "mix"))
-        shown = next(r["text"] for r in rows[-len(run.methods):] if r["method"] == main_ref)
+    main_ref = _main_reference(run)
+    rows: list[dict] = []
+
+    def ask(typed: str) -> str:
+        index = (len(first) + len(rows)) // len(run.methods)
+        rows.extend(run_request(run, Request(task, task.prefix + typed, task.suffix, index, "mix")))
+        return next(r["text"] for r in rows[-len(run.methods):] if r["method"] == main_ref)
+    mixed_session(task.gold, _first_text(first, main_ref), run.args.session_requests, ask)
     return rows
+
+
+def _main_reference(run: BenchRun) -> str:
+    """The reference method whose suggestions a simulated developer reads."""
+    return "ar" if "ar" in run.methods else "llamacpp-ar"
+
+
+def _first_text(first: list[dict], method: str) -> str:
+    return next(r["text"] for r in first if r["method"] == method and r["request"] == 0)
 
 
 def follow_model(run: BenchRun, task: Task, first: list[dict]) -> list[dict]:
     """Session where the developer accepts the model's own suggestion word by word (VS Code's
     "Accept Next Word" on an inline suggestion), asking again after some of those words:
     requests at word ends spread evenly over the first suggestion of the main reference method."""
-    main_ref = "ar" if "ar" in run.methods else "llamacpp-ar"
-    shown = next(r["text"] for r in first if r["method"] == main_ref and r["request"] == 0)
+    shown = _first_text(first, _main_reference(run))
     rows = []
     for i, c in enumerate(word_cuts(shown, run.args.session_requests)):
         rows += run_request(run, Request(task, task.prefix + shown[:c], task.suffix,

@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import BadInputError
 from ..types import CompletionRequest
@@ -189,6 +190,16 @@ def mixed_step(typed: str, shown: str, gold: str) -> str | None:
         return typed + shown[:accept[-1]]
     word = _WORD.match(rest)
     return typed + (rest[:word.end()] if word else rest)
+
+
+def mixed_session(gold: str, shown: str, n: int, ask: Callable[[str], str]) -> None:
+    """Up to n-1 requests after the first of a mixed session: `ask(typed)` asks at the task's
+    prefix plus what is typed (see `mixed_step`) and returns the suggestion shown there."""
+    typed = ""
+    for _ in range(1, n):
+        if (typed := mixed_step(typed, shown, gold)) is None:
+            return
+        shown = ask(typed)
 
 
 _WORD = re.compile(r"\s*(\w+|[^\w\s])")
