@@ -157,6 +157,8 @@ class Drafter:
         weighted = []
         for d in drafts:
             kind = draft_kind(d, agreed)
+            if d.prior is not None and StatKey(kind, 0) not in self.stats:
+                self.stats[StatKey(kind, 0)] = SourceStats(accepted=SourceStats.tested * d.prior)
             weighted.append((d.tokens, self._weight(d), kind, self._rates(kind, len(d.tokens))))
         if not weighted:
             tree = chain_tree(root, [])

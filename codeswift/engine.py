@@ -155,8 +155,11 @@ class Engine:
         return srcs
 
     def _pref_cache(self) -> DraftSource:
-        from .pref_cache import PrefCache
-        return PrefCache(special_ids=getattr(self.tokenizer, "all_special_ids", ()) or ())
+        from .pref_cache import Detokenizer, PrefCache
+        tok = self.tokenizer
+        return PrefCache(special_ids=getattr(tok, "all_special_ids", ()) or (),
+                         text=Detokenizer(lambda ids: tok.decode(ids, skip_special_tokens=True),
+                                          lambda s: tok.encode(s, add_special_tokens=False)))
 
     def _open_repo(self, root: str):
         from datastore.repo_index import RepoIndex
@@ -253,7 +256,8 @@ class Engine:
         with self._lock:
             t0 = time.perf_counter()
             prompt = self.prompts.build(req)
-            stop = make_stop(self.tokenizer, req.stop, self.prompts.cursor_line(req.prefix)[0])
+            line, healed = self.prompts.cursor_line(req.prefix)
+            stop = make_stop(self.tokenizer, req.stop, line)
             drafter = self.drafter if req.speculative and self.sources else None
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
             sampler = Sampler(req.temperature, req.top_p, req.seed) if req.temperature > 0 else None
@@ -263,7 +267,8 @@ class Engine:
                 self.backend, prompt, req.max_tokens, self.prompts.stop_ids, drafter=drafter,
                 stop=stop, cache_key=key, is_cancelled=req.is_cancelled, sampler=sampler,
                 ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language,
-                          "is_final": self._final_check(req.stop)})
+                          "is_final": self._final_check(req.stop),
+                          "prefix": req.prefix[:len(req.prefix) - len(healed)], "suffix": req.suffix})
             text = self.text_of(out, req)
             stats = st.to_json(len(out))
             stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)

@@ -23,6 +23,8 @@ class DraftContext:
     step: int = 0                      # decoding step index within this completion
     max_depth: int | None = None       # draft tokens that can still be emitted (max tokens left - 1)
     is_final: Callable[[int], bool] | None = None   # a token after which nothing more is emitted
+    prefix: str = ""                   # the text before the cursor, as the prompt ends it
+    suffix: str = ""                   # the text after the cursor
 
 
 @dataclass
@@ -32,6 +34,9 @@ class Draft:
     score: float                       # source-local confidence, e.g. match length or count
     source: str = ""
     meta: dict = field(default_factory=dict)
+    # the source's belief of per-token acceptance for drafts of its kind, used as the prior
+    # until the kind has been tested (None: the drafter's general prior)
+    prior: float | None = None
 
 
 # Source names: one constant each (stats, reports, ablations and config use these).

@@ -64,8 +64,10 @@ class Completer:
         self.warmups.region = (doc.uri, doc.position_at(offset).line)
         try:
             prefix, suffix = doc.cursor_window(offset)
-            hit = self.cache.get(doc.uri, prefix, suffix)
-            if hit is not None and not self.options.verify_cached:
+            for entry, typed in self.cache.lookup(doc.uri, prefix, suffix):
+                if typed and self.options.verify_cached:
+                    break                  # typed along: the engine verifies the rest (its first draft)
+                hit = entry.text[typed:]
                 self.stats.record(_ms(t0), 0, None, cached=True)
                 return Suggestion(self._next_id(), hit, cached=True) if hit else None
             if self.engine_of() is None:

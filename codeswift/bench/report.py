@@ -47,6 +47,9 @@ def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
             agg["cache_identical"] = sum(bool(r.get("cache_identical")) for r in rs)
             agg["served_e2e_speedup_vs_ar"] = ((_sum(ar, "decode_ms") + _sum(ar, "prefill_ms")) / served
                                                if ar and served else None)
+            verified = _sum(rs, "verified_ms")
+            agg["verified_e2e_speedup_vs_ar"] = ((_sum(ar, "decode_ms") + _sum(ar, "prefill_ms")) / verified
+                                                 if ar and verified else None)
         src: dict[str, dict] = {}
         for r in rs:
             for name, s in (r.get("per_source") or {}).items():
@@ -96,9 +99,14 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
                 for n, d in a["per_source"].items()))
     for m, a in agg.items():
         if "served_from_cache" in a:
-            console.print(f"  {m} as the editor serves it: {a['served_from_cache']}/{a['requests']} requests "
+            who = "llama.vscode's result cache" if m == "llama-server" else "the editor (verifyCached false)"
+            console.print(f"  {m} as {who} serves it: {a['served_from_cache']}/{a['requests']} requests "
                           f"from the completion cache without a forward pass ({a['cache_identical']} of them "
                           f"the model's fresh answer), e2e x ar {_fmt(a.get('served_e2e_speedup_vs_ar'))}")
+            if m != "llama-server":
+                console.print(f"  {m} as the editor serves it by default (verifyCached true: only same-place "
+                              f"hits from the cache, the rest verified, always the model's answer): e2e x ar "
+                              f"{_fmt(a.get('verified_e2e_speedup_vs_ar'))}")
     div = [r for r in rows if not r["identical"]]
     for r in div:
         console.print(f"  divergence {r['method']} {r['task_id']}#{r['request']} at token {r['diverge_at']}: "

@@ -222,7 +222,10 @@ def run_task(run: BenchRun, task: Task, ws: RepoWorkspace) -> list[dict]:
         e.reset_caches()               # no state is shared across tasks
     if run.lcpp:
         run.lcpp.reset()
-    run.caches = {m: CompletionCache() for m in run.engines} if run.session else {}
+    # the editor's completion cache: codeswift's LSP in front of each engine, and llama.vscode's
+    # result cache in front of plain llama-server (the peer that keeps state across requests)
+    run.caches = ({m: CompletionCache() for m in (*run.engines, *(m for m in run.methods if m == "llama-server"))}
+                  if run.session else {})
     follow = run.follows_model
     rows = []
     for req in build_requests(task, "cold" if follow else run.args.mode, run.args.session_requests):
@@ -296,14 +299,19 @@ def run_request(run: BenchRun, r: Request) -> list[dict]:
 
 
 def served(cache: CompletionCache, r: Request, req: CompletionRequest, text: str, res: dict) -> dict:
-    """The request as the editor serves it: from the LSP's completion cache when the developer
-    typed along the last suggestion (no forward pass), else by the engine; and whether a cached
-    answer is the one the model gives now."""
+    """The request as the editor serves it: from the completion cache when the developer typed
+    along the last suggestion or asked again at the same place (no forward pass: the LSP with
+    verifyCached false, llama.vscode), else by the model; and whether a cached answer is the one
+    the model gives now. `verified_ms`: the LSP's default (verifyCached true), which serves only
+    same-place hits from the cache and has the engine verify what was typed along."""
     shown = postprocess(text, r.prefix, r.suffix, req.stop, req.language)
-    hit = cache.get(req.doc_id or "", r.prefix, r.suffix)
+    found = next(iter(cache.lookup(req.doc_id or "", r.prefix, r.suffix)), None)
+    hit = found[0].text[found[1]:] if found is not None else None
     cache.put(req.doc_id or "", r.prefix, r.suffix, shown)
+    model_ms = res["prefill_ms"] + res["decode_ms"]
     return {"cache_hit": hit is not None, "cache_identical": hit == shown,
-            "served_ms": 0.0 if hit is not None else res["prefill_ms"] + res["decode_ms"]}
+            "served_ms": 0.0 if hit is not None else model_ms,
+            "verified_ms": 0.0 if found is not None and found[1] == 0 else model_ms}
 
 
 def _top2_gap(run: BenchRun, method: str, prompt: list[int], base: list[int], j: int) -> float:

@@ -31,7 +31,16 @@ def test_cache_remembers_empty_results_and_bounds_its_size():
 
 
 @on_shared_loop
-async def test_typing_along_a_suggestion_hits_the_cache(docs, engine, shared):
+async def test_typing_along_a_suggestion_hits_the_cache_without_verify_cached(tiny_model, workspace, engine):
+    """verifyCached false (the llama.vscode habit): the rest of the suggestion is shown at once."""
+    from lsp_testkit import Docs, lsp_client, server_command, wait_for_state
+    cmd = server_command(tiny_model, "--debounce-ms", "0", "--max-tokens", "16", "--no-index")
+    async with lsp_client(cmd, init_options={"verifyCached": False}, root=workspace) as client:
+        assert (await wait_for_state(client, "ready", "error"))["state"] == "ready"
+        await _type_along_from_cache(Docs(client, workspace), engine, client)
+
+
+async def _type_along_from_cache(docs, engine, shared):
     text = "def total(items):\n    s = 0\n    for it in items:\n        s +="
     uri = docs.open("cache_typing.py", text)
     first = await docs.inline(uri, *end_of(text))
@@ -68,11 +77,12 @@ async def test_asking_again_at_the_same_place_hits_the_cache(docs, engine, share
 
 @on_shared_loop
 async def test_verify_cached_answers_typing_along_with_the_model_not_the_cache(tiny_model, workspace, engine):
-    """verifyCached: typing along a suggestion runs the engine again (its first draft is the
-    rest of the last answer), so what is shown is exactly the model's answer at the new cursor."""
+    """verifyCached (the default): typing along a suggestion runs the engine again (its first
+    draft is the rest of the last answer), so what is shown is exactly the model's answer at the
+    new cursor."""
     from lsp_testkit import Docs, lsp_client, server_command, wait_for_state
     cmd = server_command(tiny_model, "--debounce-ms", "0", "--max-tokens", "16", "--no-index")
-    async with lsp_client(cmd, init_options={"verifyCached": True}, root=workspace) as client:
+    async with lsp_client(cmd, root=workspace) as client:
         assert (await wait_for_state(client, "ready", "error"))["state"] == "ready"
         docs = Docs(client, workspace)
         text = "def total(items):\n    s = 0\n    for it in items:\n        s +="

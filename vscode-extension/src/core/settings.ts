@@ -40,7 +40,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   serverUrl: '',
   index: true,
   temperature: 0,
-  verifyCached: false,
+  verifyCached: true,
 });
 
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
