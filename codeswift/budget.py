@@ -120,10 +120,15 @@ def measure(backend, vocab_size: int, past_len: int = 256, reps: int = 5,
     return CostCurve(tuple(ks), tuple(ms))
 
 
-def load_or_measure(backend, model_id: str, vocab_size: int) -> CostCurve:
+def device_key(backend) -> str:
+    """The device part of a cache key: on CPU with the thread count, which changes the
+    curve's shape (small GEMMs scale badly)."""
     import torch
-    # On CPU the thread count changes the curve's shape (small GEMMs scale badly).
-    device = backend.device if backend.device != "cpu" else f"cpu-t{torch.get_num_threads()}"
+    return backend.device if backend.device != "cpu" else f"cpu-t{torch.get_num_threads()}"
+
+
+def load_or_measure(backend, model_id: str, vocab_size: int) -> CostCurve:
+    device = device_key(backend)
     path = cache_path(model_id, device, backend.dtype)
     try:
         d = json.loads(path.read_text())

@@ -10,9 +10,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .budget import CostCurve, flat_curve
-from .sources import PREF, Draft, DraftContext, DraftSource
+from .model_drafts import ModelDraft, ModelDraftSource
+from .sources import PREF, SELF, Draft, DraftContext, DraftSource
 from .timing import TimingPolicy
-from .tree import TokenTree, build_tree, chain_tree, pad, truncate
+from .tree import TokenTree, build_tree, chain_tree, graft, pad, truncate
 
 
 
@@ -63,6 +64,11 @@ class DraftConfig:
     # unverified that would have given 3+ tokens); learned rates persist, so this is paid once
     explore_min: int = 6
     explore_len: int = 8              # tokens verified by such an exploration
+    # a model's own drafts (SELF): until this many of its tokens were verified, plan as if they
+    # were accepted this often (SWIFT reports ~0.9 with confidence-aware stopping); only where
+    # the cost curve lets that pay, so a steep device never pays for the exploration
+    self_explore_min: int = 16
+    self_explore_rate: float = 0.9
 
 
 class Kind(NamedTuple):
@@ -75,6 +81,25 @@ class Kind(NamedTuple):
 
 # Depth buckets of drafted tokens: 1, 2, 3-4, 5-8, 9-16, 17+ (bucket b starts at DEPTH_STARTS[b]).
 DEPTH_STARTS = (1, 2, 3, 5, 9, 17)
+
+
+def _chain_end(tree: TokenTree, n: int) -> int:
+    """The deepest node of the tree's best chain (nodes 0..m) among its `n` most probable."""
+    kept = set(np.argsort(-tree.prob, kind="stable")[:n].tolist())
+    end = 0
+    while end + 1 < len(tree) and int(tree.parents[end + 1]) == end and end + 1 in kept:
+        end += 1
+    return end
+
+
+def _until_final(d: ModelDraft, ctx: DraftContext) -> tuple[list[int], list[float]]:
+    """A model draft's tokens (and confidences) up to the first that ends the completion."""
+    toks, conf = list(d.tokens), list(d.confidence)
+    if ctx.is_final is not None:
+        for i, t in enumerate(toks):
+            if ctx.is_final(t):
+                return toks[:i + 1], conf[:i + 1]
+    return toks, conf
 
 
 def depth_bucket(depth: int) -> int:
@@ -112,6 +137,16 @@ def draft_kind(d: Draft, agreed: bool = False) -> Kind:
     return Kind(d.source, level, agreed)
 
 
+# Confidence levels of a model's own draft tokens (top-1 probability of its distribution):
+# acceptance is learned per level, SWIFT's signal for when a draft goes wrong.
+CONF_LEVELS = (0.4, 0.7, 0.9)
+
+
+def self_kind(confidence: float) -> Kind:
+    """The kind a self-drafted token is learned as: SELF at its confidence level."""
+    return Kind(SELF, sum(confidence >= c for c in CONF_LEVELS))
+
+
 def _useful(d: Draft, ctx: DraftContext) -> Draft:
     """The part of a draft that can be emitted: no deeper than the tokens left, and nothing
     after a token that ends the completion (EOS, or a newline when it stops at end of line).
@@ -141,12 +176,17 @@ class Drafter:
         self._busy: dict[str, Future] = {}
         self.time_ms = 0.0
 
-    def reset(self, ctx: DraftContext) -> None:
+    def reset(self, ctx: DraftContext, sampler=None) -> None:
+        """Start a completion; `sampler` (loop.Sampler) when sampling (model sources draw from
+        their own distribution then)."""
         self.timing.reset()
         self.completion = {s.name: [0, 0] for s in self.sources}
         for s in self.sources:
             self.proposed.setdefault(s.name, 0)
-            s.reset(ctx)
+            if isinstance(s, ModelDraftSource):
+                s.reset(ctx, sampler)
+            else:
+                s.reset(ctx)
 
     # -- propose ------------------------------------------------------------------------
     def propose(self, ctx: DraftContext) -> TokenTree:
@@ -168,14 +208,88 @@ class Drafter:
             best = max(weighted, key=lambda w: w[1])
             tree = build_tree(root, [best], self.cfg.max_nodes)
         n = self.cost.best_size(np.sort(tree.prob)[::-1], self.cfg.max_nodes)
-        if n > 1:
-            # a bigger batch that costs no more: verify the next candidates too, or pad
-            m = min(self.cost.batch_for(n), self.cfg.max_nodes)
-            tree = pad(truncate(tree, m), m)
+        explored = self._explore(root, weighted, tree) if n <= 1 else None
+        if explored is not None and len(explored) > 1:
+            tree = explored                    # a fresh kind's draft, verified whatever it costs
         else:
-            tree = self._explore(root, weighted, tree)
+            tree, n = self._model_drafts(ctx, tree, n)
+            if n > 1:
+                # a bigger batch that costs no more: verify the next candidates too, or pad
+                m = min(self.cost.batch_for(n), self.cfg.max_nodes)
+                tree = pad(truncate(tree, m), m)
+            else:
+                tree = truncate(tree, 1)
         self.time_ms += (time.perf_counter() - t0) * 1000
         return tree
+
+    # -- the model's own drafts ---------------------------------------------------------
+    def _model_source(self) -> ModelDraftSource | None:
+        return next((s for s in self.sources if isinstance(s, ModelDraftSource)), None)
+
+    def _model_drafts(self, ctx: DraftContext, tree: TokenTree, n: int) -> tuple[TokenTree, int]:
+        """Continue the best chain of the `n` nodes worth verifying with the model's own draft
+        (from the root when there is none), as far as it pays; returns (tree, nodes worth
+        verifying now). The draft's time is spent by then, so the tree is sized afresh."""
+        src = self._model_source()
+        if src is None:
+            return tree, n
+        start = _chain_end(tree, n)
+        room = min(self.cfg.max_len, src.max_len, self.cfg.max_nodes - n)
+        if ctx.max_depth is not None:
+            room = min(room, ctx.max_depth - int(tree.depth[start]))
+        prefix = [int(t) for t in tree.tokens[1:start + 1]]      # the best chain is nodes 0..m
+        want = room if src.always else self._self_plan(src, tree, n, start, room)
+        if want <= 0:
+            return tree, n
+        d = src.draft(ctx, prefix, want)
+        self.proposed[src.name] = self.proposed.get(src.name, 0) + 1
+        self.completion[src.name][0] += 1
+        toks, conf = _until_final(d, ctx)
+        if not toks:
+            return tree, n
+        kinds = [self_kind(c) for c in conf]
+        probs, p, depth = [], float(tree.prob[start]), int(tree.depth[start])
+        for i, k in enumerate(kinds):
+            p *= self._stats(k, depth + i + 1).optimistic_rate
+            probs.append(p)
+        tree = graft(tree, start, toks, probs, kinds)
+        for i, q in enumerate(d.q):           # sampling: where each token was drawn, and from what
+            tree.draws[tuple(prefix + d.tokens[:i])] = (int(d.tokens[i]), q)
+        if src.always:                         # measurement: verify the draft whatever it costs
+            return tree, min(n + len(toks), self.cfg.max_nodes)
+        return tree, self.cost.best_size(np.sort(tree.prob)[::-1], self.cfg.max_nodes)
+
+    def _self_plan(self, src: ModelDraftSource, tree: TokenTree, n: int, start: int, room: int) -> int:
+        """How many tokens to draft: the number maximising expected accepted tokens per unit
+        of time, verification (the cost curve) and drafting (the source's cost) together;
+        0 when no number beats verifying the `n` retrieved nodes alone."""
+        kept = np.sort(tree.prob)[::-1][:n]
+        base, base_cost = float(kept.sum()), self.cost(n)
+        a = self.self_rate(src)
+        p_start, given = float(tree.prob[start]), start + 1
+        best, best_value, gain, reach = 0, base / base_cost, 0.0, 1.0
+        for j in range(1, room + 1):
+            reach *= a                         # P(the first j drafted tokens are all accepted)
+            gain += p_start * reach
+            value = (base + gain) / (self.cost(n + j) + src.draft_cost(given, j))
+            if value > best_value:
+                best, best_value = j, value
+        return best
+
+    def self_rate(self, src: ModelDraftSource) -> float:
+        """Planning estimate of a self-drafted token's acceptance (given its parent's): the
+        source's own measurement of its current layer set where it has one, else what
+        verification taught (upper bound), explored optimistically while hardly tested."""
+        measured = src.expected_rate()
+        if measured is not None:
+            return measured
+        kinds = [st for k, st in self.stats.items() if k.kind.source == src.name]
+        tested = sum(st.tested for st in kinds)
+        rate = (SourceStats(tested=tested, accepted=sum(st.accepted for st in kinds)).optimistic_rate
+                if tested else SourceStats().optimistic_rate)
+        if sum(st.observed for st in kinds) < self.cfg.self_explore_min:
+            rate = max(rate, self.cfg.self_explore_rate)
+        return rate
 
     def _stats(self, kind: Kind, depth: int) -> SourceStats:
         """The kind's acceptance at `depth`. Until a depth bucket has been tested, its prior
@@ -221,7 +335,8 @@ class Drafter:
         best_cheap = max((len(d.tokens) for d in drafts), default=0)
         futures = {}
         for s in self.sources:
-            if s.cheap or not self.timing.should_query(s.name, ctx.step, best_cheap):
+            if (s.cheap or isinstance(s, ModelDraftSource)
+                    or not self.timing.should_query(s.name, ctx.step, best_cheap)):
                 continue
             if s.name in self._busy and not self._busy[s.name].done():
                 continue                       # still working on a previous step: skip it

@@ -8,19 +8,25 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .budget import CostCurve, cache_path, flat_curve, load_or_measure
 from .drafting import DraftConfig, Drafter
 from .errors import BadInputError
 from .loop import Sampler, generate
 from .prompt import PromptBudget, PromptBuilder, drop_typed
-from .sources import CONTEXT, CORPUS, PREF, REPO, ContextSource, DraftSource
+from .sources import CONTEXT, CORPUS, PREF, REPO, SELF, ContextSource, DraftSource
 from .ending import cut_text, make_stop
 from .timing import TimingPolicy
 from .backends.base import Backend
 from .types import CompletionRequest, CompletionResult, EngineInfo
 
-ALL_SOURCES = (CONTEXT, PREF, REPO, CORPUS)
+if TYPE_CHECKING:
+    from .self_draft import SelfDraftConfig
+
+# SELF is on by default: the budget decides at run time whether a self-draft pays on this
+# device (on a steep cost curve it never drafts), and it exists only on transformers.
+ALL_SOURCES = (CONTEXT, PREF, REPO, CORPUS, SELF)
 
 
 @dataclass
@@ -43,6 +49,7 @@ class EngineConfig:
     prompt: PromptBudget | None = None
     heal_whitespace: bool = True              # trailing spaces/tabs at the cursor: the model writes them
     draft: DraftConfig = field(default_factory=DraftConfig)
+    self_draft: SelfDraftConfig | None = None  # the `self` source (None: SelfDraftConfig())
 
 
 class Engine:
@@ -152,6 +159,12 @@ class Engine:
             from datastore.corpus import Corpus
             from .retrieval_sources import CorpusSource
             srcs.append(CorpusSource(Corpus.open(self.cfg.corpus_dir, self.tokenizer)))
+        if SELF in wanted:
+            from .self_draft import SelfSource, unavailable_reason
+            if unavailable_reason(self.backend) is None:     # llama.cpp: no layer-skip API
+                srcs.append(SelfSource(self.backend, self.cost, self.model_id, self.cfg.self_draft,
+                                       measure=self.cfg.measure_cost,
+                                       persist=self.cfg.persist_stats and self.cfg.measure_cost))
         return srcs
 
     def _pref_cache(self) -> DraftSource:

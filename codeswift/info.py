@@ -30,6 +30,7 @@ def gather(model: str = "qwen2.5-coder-0.5b", device: str = "auto") -> dict:
         out["llama_server"] = "unavailable"
     out["choice"] = choice(model, device, out)
     out["cost_curves"] = cost_curves()
+    out["self_draft"] = self_draft_facts()
     return out
 
 
@@ -88,7 +89,31 @@ def choice(model: str, device: str, facts: dict) -> dict:
         c["dtype"] = ("bfloat16" if dev.startswith("cuda") else "float16" if dev == "mps"
                       else "bfloat16" if tf.get("bf16_faster_than_fp32") else "float32")
         c["why_dtype"] = "measured: bf16 vs fp32 matmul on this device" if dev == "cpu" else f"default on {dev}"
+    c["self_draft"] = SELF_DRAFT[c["backend"]]
     return c
+
+
+# Which backend can draft with the model itself (the `self` source, SWIFT layer skipping).
+SELF_DRAFT = {
+    "transformers": "available (layers skipped in llama, qwen2, mistral and gpt2 layouts; "
+                    "the budget drafts only where it pays on this device's cost curve)",
+    "llamacpp": "unavailable: llama.cpp has no layer-skip API (self-drafts need --backend transformers)",
+}
+
+
+def self_draft_facts() -> list[dict]:
+    """Per model and device: the skip set the layer search found and the measured draft cost."""
+    from .models import cache_root
+    rows: dict[str, dict] = {}
+    for kind in ("skip", "selfcost"):
+        for p in sorted((cache_root() / kind).glob("*.json")):
+            try:
+                d = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            rows.setdefault(p.stem, {"for": d.get("for", "?")})[kind] = {
+                k: v for k, v in d.items() if k != "for"}
+    return list(rows.values())
 
 
 def cost_curves() -> list[dict]:
@@ -119,10 +144,18 @@ def render(info: dict) -> str:
               f"llama-server {info['llama_server']}"]
     ch = info["choice"]
     lines.append(f"choice     {ch['model']}: backend {ch['backend']} ({ch['why']})")
-    for k in ("weight_type", "why_weight_type", "gguf", "gguf_file_type", "dtype", "why_dtype"):
+    for k in ("weight_type", "why_weight_type", "gguf", "gguf_file_type", "dtype", "why_dtype", "self_draft"):
         if k in ch:
             lines.append(f"           {k}: {ch[k]}")
     lines.append(f"cost curves ({len(info['cost_curves'])} cached, ms per verify of k tokens):")
     for r in info["cost_curves"]:
         lines.append(f"           {r['for']}: " + " ".join(f"k{k}={v:.0f}" for k, v in r["ms"].items()))
+    lines.append(f"self-drafts ({len(info.get('self_draft', []))} models searched; skipped layers, agreement "
+                 "with the full model, draft cost as a fraction of a full pass):")
+    for r in info.get("self_draft", []):
+        skip, cost = r.get("skip", {}), r.get("selfcost", {})
+        match = skip.get("match")
+        lines.append(f"           {r['for']}: skip {skip.get('skip', '-')} of {skip.get('n_layers', '?')}"
+                     + (f", agreement {match:.2f}" if isinstance(match, (int, float)) else "")
+                     + (f", cost {cost['fixed']:.2f} + {cost['per_layer']:.3f}/layer" if cost else ""))
     return "\n".join(lines)

@@ -82,7 +82,7 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
     tokens = list(prompt) + [root]                # the root is emitted but not yet in the KV
     ctx = DraftContext(tokens=tokens, prompt_len=len(prompt), **(ctx_info or {}))
     if drafter is not None:
-        drafter.reset(ctx)
+        drafter.reset(ctx, sampler)
     t1 = time.perf_counter()
     out, reason = [], None
     try:

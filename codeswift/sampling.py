@@ -5,6 +5,15 @@ sampling rule then reads: accept x with probability min(1, p(x)/q(x)) = p(x); on
 continue from the residual norm(max(0, p - q)) = p with x removed. Trying several children of
 a node one after another on successive residuals is the multi-draft version of the same rule,
 so every emitted token is distributed exactly as in plain ancestral sampling.
+
+A draft model's token (self-speculation) is not one-hot: it was drawn from the draft's own
+distribution q. Where such a draw was made (`TokenTree.draws`, keyed by the node it was drawn
+at), it is tried first with the full rule: accept x with min(1, p(x)/q(x)), else continue from
+norm(max(0, p - q)). The tree's children are then tried one-hot on that residual as above
+(the drawn token again too: any fixed candidate on any residual keeps the rule exact). The
+draw is used whether or not its node survived the budget, and when its node is missing an
+accepted x simply ends the step as the next token: whether the q-stage happens must never
+depend on the value drawn, or the rule would be biased.
 """
 from __future__ import annotations
 
@@ -34,10 +43,21 @@ def sample_accept(tree: TokenTree, probs: torch.Tensor, gen: torch.Generator) ->
     children: dict[int, list[int]] = {}
     for i in range(1, len(tree)):
         children.setdefault(int(tree.parents[i]), []).append(i)
-    path = [0]
+    path, key = [0], ()
     while True:
         p = probs[path[-1]].clone()
         nxt = None
+        draw = tree.draws.get(key)
+        if draw is not None:
+            x, q = draw
+            if torch.rand((), generator=gen, dtype=torch.float64) * q[x] < p[x]:    # u < p(x)/q(x)
+                nxt = next((c for c in children.get(path[-1], []) if int(tree.tokens[c]) == x), None)
+                if nxt is None:
+                    return path, x                   # drawn token accepted; its node was not verified
+                path.append(nxt)
+                key += (x,)
+                continue
+            p = _residual(p, q)
         for c in children.get(path[-1], []):
             x = int(tree.tokens[c])
             if torch.rand((), generator=gen, dtype=torch.float64) < p[x]:
@@ -48,6 +68,15 @@ def sample_accept(tree: TokenTree, probs: torch.Tensor, gen: torch.Generator) ->
         if nxt is None:
             return path, int(torch.multinomial(p, 1, generator=gen))
         path.append(nxt)
+        key += (int(tree.tokens[nxt]),)
+
+
+def _residual(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """norm(max(0, p - q)): what is left of p after a rejected draw from q. Empty only when
+    p <= q everywhere, i.e. p == q, where a draw is never rejected (up to rounding: then p)."""
+    r = (p - q.to(p.dtype)).clamp_min_(0.0)
+    total = r.sum()
+    return r / total if total > 0 else p
 
 
 def chain_probs_exact(tree: TokenTree, probs: np.ndarray) -> dict[tuple[int, ...], float]:

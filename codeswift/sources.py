@@ -40,7 +40,7 @@ class Draft:
 
 
 # Source names: one constant each (stats, reports, ablations and config use these).
-CONTEXT, PREF, REPO, CORPUS = "context", "pref", "repo", "corpus"
+CONTEXT, PREF, REPO, CORPUS, SELF = "context", "pref", "repo", "corpus", "self"
 
 
 class DraftSource(Protocol):

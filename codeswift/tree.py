@@ -20,6 +20,10 @@ class TokenTree:
     depth: np.ndarray         # [n] int64, depth[0] = 0
     prob: np.ndarray          # [n] float, estimated probability that the node is accepted
     sources: list[frozenset] = field(default_factory=list)   # [n] sources that proposed node i
+    # sampling mode: tokens a draft model drew from its own distribution q, keyed by the tokens
+    # of the path (after the root) to the node they were drawn at: path -> (token, q [V]).
+    # Keyed by path, not index, so truncate/pad/graft keep them; see sampling.sample_accept.
+    draws: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -119,7 +123,7 @@ def truncate(tree: TokenTree, n: int) -> TokenTree:
     remap = {int(old): new for new, old in enumerate(keep)}
     parents = np.asarray([-1 if tree.parents[o] < 0 else remap[int(tree.parents[o])] for o in keep], np.int64)
     return TokenTree(tree.tokens[keep], parents, tree.depth[keep], tree.prob[keep],
-                     [tree.sources[o] for o in keep])
+                     [tree.sources[o] for o in keep], tree.draws)
 
 
 def pad(tree: TokenTree, n: int) -> TokenTree:
@@ -135,7 +139,54 @@ def pad(tree: TokenTree, n: int) -> TokenTree:
     return TokenTree(np.r_[tree.tokens, np.full(extra, tok)].astype(tree.tokens.dtype), parents,
                      np.r_[tree.depth, d + 1 + np.arange(extra)].astype(tree.depth.dtype),
                      np.r_[tree.prob, np.zeros(extra)].astype(tree.prob.dtype),
-                     list(tree.sources) + [frozenset()] * extra)
+                     list(tree.sources) + [frozenset()] * extra, tree.draws)
+
+
+def graft(tree: TokenTree, at: int, tokens: list[int], probs: list[float], kinds: list) -> TokenTree:
+    """Hang the chain `tokens` under node `at` (a model's own draft continuing that path).
+
+    A token already there is merged: its node keeps the larger probability and both sources.
+    `probs` must not rise along the chain nor exceed p(at), so the tree stays ancestor-closed
+    under truncate. Re-laid out with the most probable chain first (nodes 0..m)."""
+    children: dict[int, dict[int, int]] = {}
+    for i in range(1, len(tree)):
+        children.setdefault(int(tree.parents[i]), {})[int(tree.tokens[i])] = i
+    toks, pars = tree.tokens.tolist(), tree.parents.tolist()
+    prob, srcs = tree.prob.astype(np.float64).tolist(), list(tree.sources)
+    node = at
+    for t, p, k in zip(tokens, probs, kinds):
+        c = children.setdefault(node, {}).get(int(t))
+        if c is None:
+            c = children[node][int(t)] = len(toks)
+            toks.append(int(t))
+            pars.append(node)
+            prob.append(float(p))
+            srcs.append(frozenset({k}))
+        else:
+            prob[c], srcs[c] = max(prob[c], float(p)), srcs[c] | {k}
+        node = c
+    return _relayout(np.asarray(toks, np.int64), np.asarray(pars, np.int64), np.asarray(prob), srcs,
+                     tree.draws)
+
+
+def _relayout(tokens: np.ndarray, parents: np.ndarray, prob: np.ndarray, sources: list,
+              draws: dict) -> TokenTree:
+    """DFS order, most probable child first (as _layout), of a tree given by parent links."""
+    kids: dict[int, list[int]] = {}
+    for i in range(1, len(tokens)):
+        kids.setdefault(int(parents[i]), []).append(i)
+    order, new_parent, stack = [], {}, [(0, -1)]
+    while stack:
+        old, par = stack.pop()
+        new_parent[len(order)] = par
+        order.append(old)
+        stack.extend((k, len(order) - 1) for k in sorted(kids.get(old, []), key=lambda k: prob[k]))
+    idx = np.asarray(order, np.int64)
+    par = np.asarray([new_parent[i] for i in range(len(order))], np.int64)
+    depth = np.zeros(len(order), np.int64)
+    for i in range(1, len(order)):
+        depth[i] = depth[par[i]] + 1
+    return TokenTree(tokens[idx], par, depth, prob[idx], [sources[o] for o in order], draws)
 
 
 def _is_leaf(parents: np.ndarray) -> np.ndarray:

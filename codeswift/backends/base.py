@@ -20,6 +20,10 @@ class Backend(Protocol):
 
     Invariant between calls: the KV cache holds every token of the sequence except the last
     one (the tree root), whose logits have not been computed yet.
+
+    Not part of the protocol: drafting with the model itself (layer skipping, the `self`
+    source) needs `HFBackend.draft_scope` and `skip_forward`; a backend without them (llama.cpp)
+    simply has no self-drafts (`self_draft.unavailable_reason`).
     """
     name: str                          # "transformers" | "llamacpp": shown by status and info
     device: str                        # "cpu", "cuda:0", "mps", ...

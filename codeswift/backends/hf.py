@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ class HFBackend:
         self.store = KVStore(kv_store_bytes, clone=copy.deepcopy)
         self.cache: DynamicCache | None = None
         self._min = torch.finfo(model.dtype).min
+        self._skip = None                  # LayerSkipModel, built on first use (self-drafting)
 
     # -- stages -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -120,6 +122,42 @@ class HFBackend:
         if key is not None and n:
             self.store.put(key, np.asarray(tokens[:n], np.int64), self.cache, _cache_nbytes(self.cache))
         self.cache = None
+
+    # -- self-drafting (layer skipping, see hf_skip.py) --------------------------------------
+    def layer_skip_unavailable(self) -> str | None:
+        """Why this model cannot draft with skipped layers, or None when it can."""
+        from .hf_skip import unavailable_reason
+        return unavailable_reason(self.model)
+
+    @property
+    def n_layers(self) -> int:
+        return self._skipper().n_layers
+
+    @contextmanager
+    def draft_scope(self, keep: int | None = None):
+        """Scratch use of the KV for drafting: yields the rows in the KV (`keep` if given: the
+        later rows are hidden meanwhile). On exit every layer holds the very tensors it held
+        before, whatever the draft appended (DynamicLayer.update concatenates into new
+        tensors and never writes into the old ones), so verification sees the KV untouched."""
+        saved = [(layer.keys, layer.values) for layer in self.cache.layers]
+        try:
+            if keep is not None:
+                crop_cache(self.cache, keep)
+            yield _cache_len(self.cache)
+        finally:
+            for layer, (k, v) in zip(self.cache.layers, saved):
+                layer.keys, layer.values = k, v
+
+    def skip_forward(self, tokens, past: int, skip: frozenset[int], last_only: bool = False) -> torch.Tensor:
+        """Inside `draft_scope`: `tokens` (a chain at positions past..) through the layers not in
+        `skip`, appending to their KV; logits [q, V] (or [1, V] with `last_only`)."""
+        return self._skipper().forward(torch.as_tensor(tokens), past, self.cache, skip, last_only)
+
+    def _skipper(self):
+        if self._skip is None:
+            from .hf_skip import LayerSkipModel
+            self._skip = LayerSkipModel(self.model)
+        return self._skip
 
     # -- helpers ------------------------------------------------------------------------
     def _tree_mask(self, parents: np.ndarray, past: int) -> torch.Tensor:

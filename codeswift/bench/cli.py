@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--methods", default="ar,pld,codeswift",
                    help="comma-separated: ar (model.generate), pld (transformers prompt lookup), codeswift, "
                         "codeswift-ar (engine without drafts), ablations codeswift-repo, -corpus, -cache, "
-                        "-context, -timing, -tree, -kv; llama.cpp (GGUF): llamacpp-ar, llamacpp-pld "
+                        "-context, -self (no self-drafts), -timing, -tree, -kv; llama.cpp (GGUF): llamacpp-ar, llamacpp-pld "
                         "(llama-cpp-python's prompt lookup), codeswift-llamacpp and its ablations "
                         "(codeswift-llamacpp-tree, ...); real llama-server peers (same GGUF, token-id prompts, "
                         "own process each; session mode uses its prompt cache): llama-server (plain), "

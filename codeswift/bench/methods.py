@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from ..engine import EngineConfig
 from ..errors import BadInputError
-from ..sources import CONTEXT, CORPUS, PREF, REPO
+from ..sources import CONTEXT, CORPUS, PREF, REPO, SELF
 from .server import SERVER_METHODS, is_server
 
 BASELINES = ("ar", "pld", "llamacpp-ar", "llamacpp-pld")
-ABLATIONS = {"-repo": REPO, "-corpus": CORPUS, "-cache": PREF, "-context": CONTEXT}   # method suffix -> source
+ABLATIONS = {"-repo": REPO, "-corpus": CORPUS, "-cache": PREF, "-context": CONTEXT,   # method suffix -> source
+             "-self": SELF}
 OTHER_ABLATIONS = ("-timing", "-tree", "-kv")
 KNOWN = ("ar", "pld", "codeswift", "codeswift-ar", *(f"codeswift{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS)),
          "llamacpp-ar", "llamacpp-pld", "codeswift-llamacpp",
-         *(f"codeswift-llamacpp{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS)), *SERVER_METHODS)
+         # llama.cpp has no self-drafts (no layer-skip API): nothing for -self to ablate there
+         *(f"codeswift-llamacpp{a}" for a in (*ABLATIONS, *OTHER_ABLATIONS) if a != "-self"), *SERVER_METHODS)
 
 
 def is_llamacpp(method: str) -> bool:

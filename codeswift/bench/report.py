@@ -44,6 +44,7 @@ def aggregate(rows: list[dict], methods: list[str]) -> dict[str, dict]:
         if any("cache_hit" in r for r in rs):
             served = _sum(rs, "served_ms")
             agg["served_from_cache"] = sum(bool(r.get("cache_hit")) for r in rs)
+            agg["remembered_answers"] = sum(bool(r.get("remembered_answer")) for r in rs)
             agg["cache_identical"] = sum(bool(r.get("cache_identical")) for r in rs)
             agg["served_e2e_speedup_vs_ar"] = ((_sum(ar, "decode_ms") + _sum(ar, "prefill_ms")) / served
                                                if ar and served else None)
@@ -104,6 +105,8 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
                           f"from the completion cache without a forward pass ({a['cache_identical']} of them "
                           f"the model's fresh answer), e2e x ar {_fmt(a.get('served_e2e_speedup_vs_ar'))}")
             if m != "llama-server":
+                console.print(f"  {m}: {a['remembered_answers']}/{a['requests']} requests drafted the rest of a "
+                              f"remembered answer (pref)")
                 console.print(f"  {m} as the editor serves it by default (verifyCached true: only same-place "
                               f"hits from the cache, the rest verified, always the model's answer): e2e x ar "
                               f"{_fmt(a.get('verified_e2e_speedup_vs_ar'))}")

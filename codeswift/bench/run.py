@@ -16,7 +16,9 @@ from ..engine import ALL_SOURCES, Engine, EngineConfig
 from ..errors import BadInputError
 from ..loop import StopCheck
 from ..models import load_model
+from ..pref_cache import PrefCache
 from ..prompt import PromptBudget
+from ..sources import PREF
 from ..types import CompletionRequest
 from . import hf, llamacpp
 from .compare import divergence, first_difference, gold_quality
@@ -335,9 +337,12 @@ def run_method(run: BenchRun, m: str, prompt: list[int], req: CompletionRequest,
 
 def run_engine(engine: Engine, req: CompletionRequest) -> dict:
     """A codeswift method: the engine's completion and its statistics."""
+    pref = engine.source(PREF)
+    answers = pref.answer_hits if isinstance(pref, PrefCache) else 0
     res = engine.complete(req)
     s = res.stats
     return {"tokens": res.tokens, "prefill_ms": s["prefill_ms"], "decode_ms": s["decode_ms"],
+            "remembered_answer": isinstance(pref, PrefCache) and pref.answer_hits > answers,
             "steps": s["steps"], "accepted_per_step": s["accepted_per_step"],
             "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"],
             "mean_tree_nodes": s["mean_tree_nodes"], "draft_ms": s["draft_ms"], "verify_ms": s["verify_ms"]}
