@@ -63,7 +63,11 @@ class DraftConfig:
     # of tries judged a kind for good (replay of 60 repo tasks: 204 of 703 steps left a draft
     # unverified that would have given 3+ tokens); learned rates persist, so this is paid once
     explore_min: int = 6
-    explore_len: int = 8              # tokens verified by such an exploration
+    explore_len: int = 8              # tokens verified by such an exploration, at most
+    # ...and no more than a verify costing this many one-token steps allows: on a steep curve
+    # (AVX2, llama.cpp Q4_K_M: 9 tokens cost 4.6x one) 8-token explorations were most of the
+    # time of a cold request; where the curve is flat the full explore_len still fits
+    explore_cost: float = 2.0
     # a model's own drafts (SELF): until this many of its tokens were verified, plan as if they
     # were accepted this often (SWIFT reports ~0.9 with confidence-aware stopping); only where
     # the cost curve lets that pay, so a steep device never pays for the exploration
@@ -317,10 +321,19 @@ class Drafter:
         if not fresh:
             return truncate(tree, 1)
         toks, _, kind, _ = max(fresh, key=lambda w: w[1])
-        toks = toks[:self.cfg.explore_len]
+        toks = toks[:self.explore_len()]
         chain = chain_tree(root, toks)
         chain.sources = [frozenset()] + [frozenset({kind})] * len(toks)
         return chain
+
+    def explore_len(self) -> int:
+        """Tokens an exploration verifies: up to `explore_len`, as long as verifying them (with
+        the root) costs at most `explore_cost` one-token steps on this device's curve; >= 1."""
+        limit = self.cfg.explore_cost * self.cost(1)
+        n = 1
+        while n < self.cfg.explore_len and self.cost(n + 2) <= limit:
+            n += 1
+        return n
 
     def _weight(self, d: Draft) -> float:
         return self.cfg.weights.get(d.source, 1.0) * (1.0 + d.score)

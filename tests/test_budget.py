@@ -147,8 +147,20 @@ def test_forced_exploration_when_even_the_bound_says_no():
     linear = CostCurve((1, 2, 64), (10.0, 20.0, 640.0))       # every token costs a full pass
     d = Drafter([src], linear)
     sizes = tree_sizes(d, 8, accept_all=False)                  # every draft rejected
-    assert sizes[:d.cfg.explore_min] == [1 + d.cfg.explore_len] * d.cfg.explore_min
+    assert d.explore_len() == 1                                 # 2 tokens cost 2 steps: one is tried
+    assert sizes[:d.cfg.explore_min] == [1 + d.explore_len()] * d.cfg.explore_min
     assert sizes[d.cfg.explore_min:] == [1] * (8 - d.cfg.explore_min)    # then it stops paying for it
+
+
+def test_exploration_length_follows_the_cost_curve():
+    """An exploration step costs at most `explore_cost` (2) one-token steps: the full 8 tokens
+    where the curve is flat, one where every token costs a full pass."""
+    src = FixedSource("context", lambda: [])
+    flat = CostCurve((1, 16, 64), (100.0, 120.0, 250.0))               # AMX bf16-like
+    avx2 = CostCurve((1, 2, 3, 4, 8, 16), (46.0, 95.0, 129.0, 117.0, 212.0, 319.0))   # llama.cpp Q4_K_M, AVX2
+    assert Drafter([src], flat).explore_len() == 8
+    assert Drafter([src], avx2).explore_len() == 1
+    assert Drafter([src], CostCurve((1, 4, 8), (30.0, 36.0, 65.0)), DraftConfig(explore_len=16)).explore_len() == 6
 
 
 def test_drafts_are_cut_to_what_can_be_emitted():
