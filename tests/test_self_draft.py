@@ -19,6 +19,7 @@ from codeswift.self_draft import SelfDraftConfig, SelfSource, load_or_measure_co
 from codeswift.sources import SELF, ContextSource, DraftContext
 from codeswift.testing import RandomSource, make_tiny_model
 from codeswift.tree import build_tree, chain_tree, graft
+from test_budget import tree_sizes
 
 ARCHS = ("qwen2", "llama", "gpt2")
 FLAT = CostCurve((1, 64), (10.0, 10.5))
@@ -419,15 +420,7 @@ class FixedModelSource(ModelDraftSource):
 def drive(curve, steps, accept):
     src = FixedModelSource(curve)
     d = Drafter([src], curve)
-    ctx = DraftContext([1, 2, 3], 3)
-    d.reset(ctx)
-    sizes = []
-    for _ in range(steps):
-        tree = d.propose(ctx)
-        sizes.append(len(tree))
-        path = list(range(len(tree))) if accept else [0]
-        d.update(ctx, tree, path, tree.tokens[1:].tolist() if accept else [0])
-    return src, d, sizes
+    return src, d, tree_sizes(d, steps, accept_all=accept)
 
 
 def test_budget_never_self_drafts_on_a_steep_curve():
