@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from .budget import CostCurve, cache_path, flat_curve, load_or_measure
 from .drafting import DraftConfig, Drafter
 from .errors import BadInputError
-from .loop import Sampler, generate
+from .loop import Sampler, finalize, generate
+from .penalty import Penalty
 from .prompt import PromptBudget, PromptBuilder, drop_typed
 from .sources import CONTEXT, CORPUS, PREF, REPO, SELF, ContextSource, DraftSource
 from .ending import cut_text, make_stop
 from .timing import TimingPolicy
 from .backends.base import Backend
-from .types import CompletionRequest, CompletionResult, EngineInfo
+from .types import MAX_TOKENS, CompletionRequest, CompletionResult, EngineInfo
 
 if TYPE_CHECKING:
     from .self_draft import SelfDraftConfig
@@ -274,15 +275,20 @@ class Engine:
             drafter = self.drafter if req.speculative and self.sources else None
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
             sampler = Sampler(req.temperature, req.top_p, req.seed) if req.temperature > 0 else None
-            if sampler is not None and len(prompt) < 2:
+            penalty = Penalty(req.repetition_penalty, req.penalty_window)
+            if (sampler is not None or penalty.active) and len(prompt) < 2:
                 prompt = [self.tokenizer.eos_token_id or 0] + prompt
+            stream = self._stream(req, healed) if req.on_text is not None else None
             out, reason, st = generate(
                 self.backend, prompt, req.max_tokens, self.prompts.stop_ids, drafter=drafter,
                 stop=stop, cache_key=key, is_cancelled=req.is_cancelled, sampler=sampler,
+                on_step=stream and self._stream_step(stream, req, stop), penalty=penalty,
                 ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language,
                           "is_final": self._final_check(req.stop),
                           "prefix": req.prefix[:len(req.prefix) - len(healed)], "suffix": req.suffix})
             text = self.text_of(out, req)
+            if stream is not None:
+                stream.close(text)
             stats = st.to_json(len(out))
             stats["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
             stats["temperature"] = req.temperature
@@ -295,12 +301,32 @@ class Engine:
             return CompletionResult(text=text, tokens=out, finish_reason=reason, stats=stats)
 
 
+    def _stream(self, req: CompletionRequest, healed: str):
+        from .streaming import TextStream
+        return TextStream(lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
+                          req.on_text, req.stop, healed)
+
+    def _stream_step(self, stream, req: CompletionRequest, stop):
+        """The loop's OnStep for a stream: push the tokens that cannot be cut any more; once
+        EOS, a stop rule or max_new ends the generation, `stream.close` sends the final text."""
+        eos = self.prompts.stop_ids
+
+        def on_step(gen: list[int]) -> bool:
+            toks, why = finalize(gen, req.max_tokens, eos, stop)
+            return why == "length" and len(toks) < req.max_tokens and stream.push(toks)
+        return on_step
+
+
 def validate_request(req: CompletionRequest) -> None:
     """Raise BadInputError for a request no backend can serve (before any work is done)."""
     if not isinstance(req.prefix, str) or not isinstance(req.suffix, str):
         raise BadInputError("prefix and suffix must be strings")
-    if not isinstance(req.max_tokens, int) or req.max_tokens < 1 or req.max_tokens > 4096:
-        raise BadInputError(f"max_tokens must be an integer in 1..4096, got {req.max_tokens!r}")
+    if not isinstance(req.max_tokens, int) or req.max_tokens < 1 or req.max_tokens > MAX_TOKENS:
+        raise BadInputError(f"max_tokens must be an integer in 1..{MAX_TOKENS}, got {req.max_tokens!r}")
+    if not isinstance(req.repetition_penalty, (int, float)) or not 1 <= req.repetition_penalty <= 3:
+        raise BadInputError(f"repetition_penalty must be in 1..3 (1: off), got {req.repetition_penalty!r}")
+    if not isinstance(req.penalty_window, int) or not 0 <= req.penalty_window <= 1 << 16:
+        raise BadInputError(f"penalty_window must be an integer in 0..65536 (0: all), got {req.penalty_window!r}")
     if not isinstance(req.temperature, (int, float)) or not 0 <= req.temperature <= 5:
         raise BadInputError(f"temperature must be in 0..5, got {req.temperature!r}")
     if not isinstance(req.top_p, (int, float)) or not 0 < req.top_p <= 1:

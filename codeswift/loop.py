@@ -15,11 +15,15 @@ import numpy as np
 from .backends.base import Backend
 from .drafting import Drafter
 from .errors import CancelledError
+from .penalty import Penalty
 from .sources import DraftContext
 from .tree import TokenTree, greedy_accept, kv_keep_positions
 
 # Returns how many generated tokens to keep when a stop rule fires, else None.
 StopCheck = Callable[[list[int]], "int | None"]
+# Called with all tokens generated so far, after the first token and after every step (they may
+# run past EOS, a stop rule or max_new: `finalize` cuts them). Returning True ends the generation.
+OnStep = Callable[[list[int]], "bool | None"]
 
 
 @dataclass
@@ -65,17 +69,20 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
              drafter: Drafter | None = None, stop: StopCheck | None = None,
              cache_key: str | None = None, ctx_info: dict | None = None,
              is_cancelled: Callable[[], bool] | None = None,
-             sampler: Sampler | None = None) -> tuple[list[int], str, LoopStats]:
-    """Generation of up to `max_new` tokens after `prompt`: greedy, or sampled with `sampler`.
+             sampler: Sampler | None = None, on_step: OnStep | None = None,
+             penalty: Penalty | None = None) -> tuple[list[int], str, LoopStats]:
+    """Generation of up to `max_new` tokens after `prompt`: greedy, or sampled with `sampler`;
+    with an active `penalty`, of the penalised model (see penalty.py).
 
     Returns (generated tokens without EOS, finish reason 'eos' | 'length' | 'stop', stats).
     """
     st = LoopStats(prompt_tokens=len(prompt))
+    penalty = penalty if penalty is not None and penalty.active else None
     t0 = time.perf_counter()
-    if sampler is not None:
+    if sampler is not None or penalty is not None:
         # The first token needs the full distribution: keep the prompt's last token as the root.
         _, st.reused_tokens = backend.prefill(prompt[:-1], cache_key)     # prompt has >= 2 tokens
-        root = _sample_first(backend, prompt, sampler)
+        root = _first_token(backend, prompt, sampler, penalty)
     else:
         root, st.reused_tokens = backend.prefill(prompt, cache_key)
     st.prefill_ms = (time.perf_counter() - t0) * 1000
@@ -84,25 +91,29 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
     if drafter is not None:
         drafter.reset(ctx, sampler)
     t1 = time.perf_counter()
-    out, reason = [], None
+    out, reason, ended = [], None, False
     try:
         reason = _finished(tokens, len(prompt), max_new, eos, stop)
-        while reason is None:
+        ended = on_step is not None and bool(on_step(tokens[len(prompt):]))
+        while reason is None and not ended:
             if is_cancelled is not None and is_cancelled():
                 raise CancelledError("completion cancelled")
             ctx.step = st.steps
             ctx.max_depth = max_new - (len(tokens) - len(prompt)) - 1
             tree = _propose(drafter, ctx, st)
             if sampler is None:
-                path, bonus = greedy_accept(tree, _verify(backend, tree, st))
+                path, bonus = greedy_accept(tree, _verify(backend, tree, st, ctx.tokens, penalty))
             else:
-                path, bonus = _verify_sample(backend, tree, sampler, st)
+                path, bonus = _verify_sample(backend, tree, sampler, st, ctx.tokens, penalty)
             _update(backend, drafter, ctx, tree, path, bonus, st)
             reason = _finished(tokens, len(prompt), max_new, eos, stop)
+            ended = on_step is not None and bool(on_step(tokens[len(prompt):]))
     finally:
         st.decode_ms = (time.perf_counter() - t1) * 1000
         backend.finish(tokens, cache_key)
     out, reason = finalize(tokens[len(prompt):], max_new, eos, stop)
+    if ended and reason == "length" and len(out) < max_new:
+        reason = "stop"                           # the caller's rule ended it (client stop string)
     if drafter is not None:
         st.per_source = {n: {"proposed": c[0], "accepted_tokens": c[1],
                              "rate": round(drafter.rate(n), 3)} for n, c in drafter.completion.items()}
@@ -119,32 +130,45 @@ def _propose(drafter: Drafter | None, ctx: DraftContext, st: LoopStats) -> Token
     return tree
 
 
-def _verify(backend: Backend, tree: TokenTree, st: LoopStats) -> np.ndarray:
+def _verify(backend: Backend, tree: TokenTree, st: LoopStats, context: list[int],
+            penalty: Penalty | None) -> np.ndarray:
     t0 = time.perf_counter()
-    argmax = backend.verify(tree.tokens, tree.parents, tree.depth)      # [n] model's next token
+    if penalty is None:
+        argmax = backend.verify(tree.tokens, tree.parents, tree.depth)      # [n] model's next token
+    else:
+        logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)
+        argmax = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth).argmax(-1).numpy()
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return argmax
 
 
-def _verify_sample(backend: Backend, tree: TokenTree, sampler: Sampler, st: LoopStats) -> tuple[list[int], int]:
+def _verify_sample(backend: Backend, tree: TokenTree, sampler: Sampler, st: LoopStats,
+                   context: list[int], penalty: Penalty | None) -> tuple[list[int], int]:
     from .sampling import probs_from_logits, sample_accept
     t0 = time.perf_counter()
     logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)     # [n, V]
+    if penalty is not None:
+        logits = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth)
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return sample_accept(tree, probs_from_logits(logits, sampler.temperature, sampler.top_p), sampler.gen)
 
 
-def _sample_first(backend: Backend, prompt: list[int], sampler: Sampler) -> int:
-    """Sample the first token: run the prompt's last token as a one-node tree and keep its KV."""
+def _first_token(backend: Backend, prompt: list[int], sampler: Sampler | None, penalty: Penalty | None) -> int:
+    """The first token from the full distribution at the prompt's end (sampling, or a penalty):
+    run the prompt's last token as a one-node tree and keep its KV."""
     from .sampling import probs_from_logits
     from .tree import chain_tree
+    import torch
     t = chain_tree(prompt[-1], [])
     logits = backend.verify_logits(t.tokens, t.parents, t.depth)
     backend.commit(len(prompt))
+    if penalty is not None:
+        logits = penalty.tree_logits(logits, prompt, t.tokens, t.parents, t.depth)
+    if sampler is None:
+        return int(logits[0].argmax())
     p = probs_from_logits(logits, sampler.temperature, sampler.top_p)[0]
-    import torch
     return int(torch.multinomial(p, 1, generator=sampler.gen))
 
 

@@ -121,6 +121,41 @@ class RandomSource:
                       score=float(self.rng.random()) * 4) for _ in range(max_drafts)]
 
 
+class NoisyOracle:
+    """Draft source for lossless tests where repeats are rare (a penalty, long outputs): the
+    known answer after the current tokens, one token in `1/error` corrupted, so trees hold both
+    accepted and rejected branches. `answer` is the prompt + the reference output."""
+    name = "oracle"
+    cheap = True
+
+    def __init__(self, answer: list[int], vocab: int, seed: int, error: float = 0.15):
+        import numpy as np
+        self.answer, self.vocab, self.error = list(answer), vocab, error
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, ctx) -> None:
+        pass
+
+    def observe(self, ctx, accepted) -> None:
+        pass
+
+    def propose(self, ctx, max_len: int, max_drafts: int):
+        from .sources import Draft
+        n = len(ctx.tokens)
+        if list(ctx.tokens) != self.answer[:n]:
+            return []
+        cont = self.answer[n:n + max_len]
+        out = []
+        for _ in range(min(2, max_drafts)):
+            d = list(cont)
+            for i in range(len(d)):
+                if self.rng.random() < self.error:
+                    d[i] = int(self.rng.integers(0, self.vocab))
+            if d:
+                out.append(Draft(d, score=3.0))
+        return out
+
+
 # -- tiny GGUF (llama.cpp) ----------------------------------------------------------------
 def _byte_tokens() -> list[str]:
     """GPT-2 byte-to-unicode alphabet: a valid byte-level BPE vocabulary without merges."""

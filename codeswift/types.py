@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
 StopMode = Literal["none", "line", "block"]
+MAX_TOKENS = 8192          # most tokens one request may ask for (long generations included)
+MAX_SEED = 2**63 - 1       # sampling seeds are signed 64-bit (torch.Generator.manual_seed's range)
 
 
 @dataclass
@@ -29,11 +31,17 @@ class CompletionRequest:
     seed: int | None = None            # sampling seed (reproducible samples)
     doc_id: str | None = None          # key for per-document caches (KV reuse, preference cache)
     snippets: list[Snippet] = field(default_factory=list)
+    # Contextual penalty (codeswift/penalty.py): theta 1.0 = off; window 0 = all tokens
+    repetition_penalty: float = 1.0
+    penalty_window: int = 0
     # Polled between decoding steps; returning True aborts with CancelledError.
     is_cancelled: Callable[[], bool] | None = None
+    # Streaming: called with each new piece of the final text as tokens are accepted (their
+    # concatenation is the final text); returning True ends the generation (finish "stop").
+    on_text: Callable[[str], "bool | None"] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The request as JSON (the native HTTP API's body); `is_cancelled` does not travel."""
+        """The request as JSON (the native HTTP API's body); the callbacks do not travel."""
         return {**{k: getattr(self, k) for k in _REQUEST_FIELDS},
                 "snippets": [{"path": s.path, "text": s.text} for s in self.snippets]}
 
@@ -68,7 +76,7 @@ class CompletionResult:
 
 
 _REQUEST_FIELDS = ("prefix", "suffix", "path", "language", "max_tokens", "stop", "speculative",
-                   "temperature", "top_p", "seed", "doc_id")
+                   "temperature", "top_p", "seed", "doc_id", "repetition_penalty", "penalty_window")
 
 
 @dataclass

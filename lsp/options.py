@@ -8,11 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable
+from codeswift.types import MAX_SEED, MAX_TOKENS
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 BACKENDS = ("auto", "transformers", "llamacpp")
-MAX_TOKENS_LIMIT = 4096                 # the engine's own bound
+MAX_TOKENS_LIMIT = MAX_TOKENS             # the engine's own bound
 MAX_DEBOUNCE_MS = 10_000
 MAX_WARMUP_DELAY_MS = 60_000
 
@@ -83,7 +84,8 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "warmup": ("warmup", lambda v: isinstance(v, bool), "true or false"),
     "temperature": ("temperature", _number(0.0, 5.0), "a number in 0..5 (0 = greedy, lossless)"),
     "topP": ("top_p", _number(0.0, 1.0, lo_open=True), "a number in (0, 1]"),
-    "seed": ("seed", lambda v: v is None or _is_int(v), "null or an integer"),
+    "seed": ("seed", lambda v: v is None or _is_int(v) and -MAX_SEED - 1 <= v <= MAX_SEED,
+             "null or a signed 64-bit integer"),
     "verifyCached": ("verify_cached", lambda v: isinstance(v, bool), "true or false"),
     "warmupDelayMs": ("warmup_delay_ms", lambda v: _is_int(v) and 0 <= v <= MAX_WARMUP_DELAY_MS,
                       f"an integer in 0..{MAX_WARMUP_DELAY_MS}"),

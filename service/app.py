@@ -21,8 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from codeswift.ending import apply_rules
-from codeswift.errors import BadInputError, CancelledError
+from codeswift.ending import Cut, PostRules, apply_rules
+from codeswift.errors import BadInputError, CancelledError, CodeswiftError
+from codeswift.streaming import RuleStream
 from codeswift.types import CompletionRequest, CompletionResult
 
 from . import convert
@@ -34,6 +35,7 @@ from .schemas import InfillCompletion, NativeCompletion, OpenAICompletion, RepoR
 
 if TYPE_CHECKING:
     from codeswift.engine import Engine
+    from .convert import StreamEvents
 
 log = logging.getLogger("codeswift.service")
 
@@ -93,17 +95,110 @@ class Service:
         return result
 
 
+    async def stream(self, request: Request, req: CompletionRequest, rules: PostRules,
+                     events: "StreamEvents", repo_id: str | None = None) -> EventSourceResponse:
+        """Queue `req` and stream its text as the engine accepts tokens (SSE).
+
+        The response starts with the first piece of text, so a request refused (queue full, bad
+        input) still gets its plain HTTP error. The client's rules (stop strings, n_indent) cut
+        the stream as it goes and end the generation once they fire. A client that goes away
+        cancels the generation."""
+        if repo_id is not None:
+            repo = self.repos.get(repo_id)
+            if repo is None:
+                raise BadInputError(f"unknown repo_id {repo_id!r} (register it with POST /v1/codeswift/repos)")
+            req.snippets = req.snippets + await asyncio.to_thread(repo_snippets, repo, req)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        enough = threading.Event()
+        cancelled = threading.Event()
+
+        def on_text(delta: str) -> bool:                    # engine thread
+            loop.call_soon_threadsafe(queue.put_nowait, delta)
+            return enough.is_set()
+        req.on_text = on_text
+        job = asyncio.ensure_future(self.scheduler.complete(req, cancelled))
+        job.add_done_callback(lambda _f: queue.put_nowait(None))
+        pieces: list[str] = []
+        rs = RuleStream(rules, pieces.append)
+
+        async def next_pieces() -> bool:
+            """Wait for engine text; False once the engine is done."""
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return False
+                if rs.push(item):
+                    enough.set()
+                if pieces:
+                    return True
+        first = asyncio.ensure_future(next_pieces())
+        gone = asyncio.ensure_future(_disconnected(request.receive))
+        try:
+            await asyncio.wait({first, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not first.done():
+                raise ClientGone()
+            more = first.result()
+            if not more:
+                job.result()                               # raises the refusal / error
+        except BaseException:
+            first.cancel()
+            cancelled.set()
+            job.cancel()
+            raise
+        finally:
+            gone.cancel()
+
+        async def gen():
+            nonlocal more
+            try:
+                for e in events.start():
+                    yield _event(e)
+                while True:
+                    for p in pieces:
+                        for e in events.delta(p):
+                            yield _event(e)
+                    pieces.clear()
+                    if not more:
+                        break
+                    more = await next_pieces()
+                try:
+                    result = job.result()
+                except CodeswiftError as e:                # failed mid-stream: say so, then end
+                    yield _event(("error", {"error": {"message": str(e), "type": type(e).__name__}}))
+                    return
+                rs.flush()
+                for p in pieces:
+                    for e in events.delta(p):
+                        yield _event(e)
+                self.metrics.observe_result(result)
+                cut = Cut(rs.text[:rs.sent], rs.reason or result.finish_reason, rs.word)
+                for e in events.end(result, cut):
+                    yield _event(e)
+            finally:
+                if not job.done():                         # the client went away
+                    cancelled.set()
+                    job.cancel()
+                    self.metrics.cancelled.inc()
+        return EventSourceResponse(gen(), sep="\n")
+
+
 async def _disconnected(receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
+def _event(e: tuple[str | None, Any]) -> ServerSentEvent:
+    name, data = e
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return ServerSentEvent(data=text, event=name, sep="\n")
+
+
 def _sse(events: list[tuple[str | None, Any]]) -> EventSourceResponse:
-    """The final text as a few server-sent events (the engine does not stream tokens)."""
+    """A few server-sent events known in advance (llama.cpp's n_predict 0)."""
     async def gen():
-        for name, data in events:
-            text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-            yield ServerSentEvent(data=text, event=name, sep="\n")
+        for e in events:
+            yield _event(e)
     return EventSourceResponse(gen(), sep="\n")
 
 
@@ -135,10 +230,9 @@ def create_app(engine: Engine, config: ServiceConfig | None = None) -> FastAPI:
     async def native_complete(body: NativeCompletion, request: Request):
         """codeswift's own shape: the LSP server's `serverUrl` mode calls this."""
         req = convert.native_request(body, config.default_max_tokens)
-        result = await svc.complete(request, req, body.repo_id)
         if body.stream:
-            return _sse([("chunk", {"text": c}) for c in convert.chunks(result.text) if c]
-                        + [("done", result.to_json())])
+            return await svc.stream(request, req, PostRules(), convert.NativeEvents(), body.repo_id)
+        result = await svc.complete(request, req, body.repo_id)
         return result.to_json()
 
     @app.post("/infill")
@@ -148,23 +242,20 @@ def create_app(engine: Engine, config: ServiceConfig | None = None) -> FastAPI:
         if req.max_tokens == 0:
             out = convert.infill_empty(svc.model)
             return _sse([(None, out)]) if body.stream else out
-        result = await svc.complete(request, req)
-        cut = apply_rules(result, rules)
         if body.stream:
-            return _sse([(None, c) for c in convert.infill_chunks(result, cut, svc.model, body.response_fields)])
-        return convert.infill_response(result, cut, svc.model, body.response_fields)
+            return await svc.stream(request, req, rules, convert.InfillEvents(svc.model, body.response_fields))
+        result = await svc.complete(request, req)
+        return convert.infill_response(result, apply_rules(result, rules), svc.model, body.response_fields)
 
     @app.post("/v1/completions")
     @app.post("/completions", include_in_schema=False)     # llama.cpp serves both paths too
     async def openai_completions(body: OpenAICompletion, request: Request):
         """OpenAI legacy completions (Continue's `openai` provider for autocomplete)."""
         req, rules = convert.openai_request(body, config.default_max_tokens)
-        result = await svc.complete(request, req)
-        cut = apply_rules(result, rules)
         if body.stream:
-            return _sse([(None, c) for c in convert.openai_chunks(result, cut, body, svc.model, req)]
-                        + [(None, "[DONE]")])
-        return convert.openai_response(result, cut, body, svc.model, req)
+            return await svc.stream(request, req, rules, convert.OpenAIEvents(body, svc.model, req))
+        result = await svc.complete(request, req)
+        return convert.openai_response(result, apply_rules(result, rules), body, svc.model, req)
 
     @app.get("/v1/models")
     async def models() -> dict:

@@ -8,6 +8,7 @@ import sys
 
 from codeswift.cli import add_engine_args, engine_config_from_args
 from codeswift.errors import CodeswiftError
+from codeswift.types import MAX_TOKENS
 
 
 def register(subparsers) -> None:
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
                    help="completions that may wait for the engine; more get HTTP 429 (default: %(default)s)")
     p.add_argument("--max-body-mb", type=float, default=2.0,
                    help="largest request body in MiB; larger gets HTTP 413 (default: %(default)s)")
+    p.add_argument("--rate-limit", type=int, default=0, metavar="N",
+                   help="requests a minute per client address (every endpoint but /health); more get "
+                        "HTTP 429 with Retry-After (default: 0 = no limit)")
     p.add_argument("--max-tokens", type=int, default=64,
                    help="tokens generated when a request does not say (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
@@ -44,10 +48,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise CodeswiftError(f"--port {args.port} out of range 0..65535")
     if args.queue_size < 0:
         raise CodeswiftError("--queue-size must be >= 0")
-    if not 1 <= args.max_tokens <= 4096:
-        raise CodeswiftError("--max-tokens must be in 1..4096")
+    if not 1 <= args.max_tokens <= MAX_TOKENS:
+        raise CodeswiftError(f"--max-tokens must be in 1..{MAX_TOKENS}")
     if args.max_body_mb <= 0:
         raise CodeswiftError("--max-body-mb must be > 0")
+    if args.rate_limit < 0:
+        raise CodeswiftError("--rate-limit must be >= 0 (0 = no limit)")
     for root in args.root:
         if not os.path.isdir(root):
             raise CodeswiftError(f"--root {root} is not a folder")
@@ -77,7 +83,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     engine = Engine.load(engine_config_from_args(args, max_tokens=args.max_tokens))
     config = ServiceConfig(token=args.token, roots=tuple(args.root), queue_size=args.queue_size,
                            max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                           default_max_tokens=args.max_tokens)
+                           default_max_tokens=args.max_tokens, rate_limit=args.rate_limit)
     app = create_app(engine, config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

@@ -21,12 +21,6 @@ class FieldError(ValueError):
     """A field is well-typed but unusable (the HTTP layer answers 422)."""
 
 
-def chunks(text: str, most: int = 16) -> list[str]:
-    """The final text as a few SSE chunks: one per line, the tail merged into the last."""
-    lines = text.splitlines(keepends=True) or [""]
-    return lines[:most - 1] + ["".join(lines[most - 1:])] if len(lines) > most else lines
-
-
 # Editor clients send a tiny temperature to mean "deterministic" (Continue's autocomplete: 0.01);
 # below this it is served greedily, which is what they want and keeps the output lossless.
 GREEDY_BELOW = 0.05
@@ -36,7 +30,12 @@ def sampling(body) -> dict[str, Any]:
     """The standard sampling fields of any dialect, as CompletionRequest arguments."""
     seed = body.seed if body.seed is not None and body.seed >= 0 else None
     t = float(body.temperature)
-    return {"temperature": t if t >= GREEDY_BELOW else 0.0, "top_p": float(body.top_p), "seed": seed}
+    theta, window = float(body.repetition_penalty), int(body.penalty_window)
+    if getattr(body, "repeat_penalty", None) is not None:          # llama.cpp /infill
+        n = body.repeat_last_n if body.repeat_last_n is not None else 64     # llama.cpp's default
+        theta, window = (float(body.repeat_penalty), max(n, 0)) if n != 0 else (1.0, 0)
+    return {"temperature": t if t >= GREEDY_BELOW else 0.0, "top_p": float(body.top_p), "seed": seed,
+            "repetition_penalty": theta, "penalty_window": window}
 
 
 # -- native ---------------------------------------------------------------------------------
@@ -82,16 +81,47 @@ def infill_response(result: CompletionResult, cut: Cut, model: str,
     return select_fields(out, fields) if fields else out
 
 
-def infill_chunks(result: CompletionResult, cut: Cut, model: str,
-                  fields: list[str] | None = None) -> list[dict[str, Any]]:
-    """Streamed llama.cpp responses: partial objects with `stop: false`, then the final one."""
-    parts = [{"index": 0, "content": c, "tokens": [], "stop": False, "id_slot": 0,
-              "tokens_predicted": len(result.tokens), "tokens_evaluated": result.stats.get("prompt_tokens", 0)}
-             for c in chunks(cut.text) if c]
-    final = infill_response(result, cut, model, fields)
-    if not fields:
-        final["content"] = ""
-    return parts + [final]
+Event = tuple[str | None, Any]          # (SSE event name, data)
+
+
+class StreamEvents:
+    """A dialect's server-sent events for a stream: `start`, one or more per text `delta`
+    (as the engine accepts tokens), `end` with the result and the client-cut text."""
+
+    def start(self) -> list[Event]:
+        return []
+
+    def delta(self, text: str) -> list[Event]:
+        raise NotImplementedError
+
+    def end(self, result: CompletionResult, cut: Cut) -> list[Event]:
+        raise NotImplementedError
+
+
+class NativeEvents(StreamEvents):
+    """`chunk` events {"text"}, then `done` with the CompletionResult JSON."""
+
+    def delta(self, text: str) -> list[Event]:
+        return [("chunk", {"text": text})]
+
+    def end(self, result: CompletionResult, cut: Cut) -> list[Event]:
+        return [("done", result.to_json())]
+
+
+class InfillEvents(StreamEvents):
+    """llama.cpp's stream: partial objects with `stop: false`, then the final one."""
+
+    def __init__(self, model: str, fields: list[str] | None):
+        self.model, self.fields = model, fields
+
+    def delta(self, text: str) -> list[Event]:
+        return [(None, {"index": 0, "content": text, "tokens": [], "stop": False, "id_slot": 0})]
+
+    def end(self, result: CompletionResult, cut: Cut) -> list[Event]:
+        final = infill_response(result, cut, self.model, self.fields)
+        if not self.fields:
+            final["content"] = ""
+        return [(None, final)]
 
 
 def infill_empty(model: str) -> dict[str, Any]:
@@ -193,17 +223,26 @@ def openai_response(result: CompletionResult, cut: Cut, body: OpenAICompletion, 
     }
 
 
-def openai_chunks(result: CompletionResult, cut: Cut, body: OpenAICompletion, model: str,
-                  req: CompletionRequest) -> list[dict[str, Any]]:
-    """Streamed completion objects; the caller sends `data: [DONE]` after them."""
-    cid, created = _completion_id(), int(time.time())
-    text = (req.prefix + cut.text) if body.echo else cut.text
+class OpenAIEvents(StreamEvents):
+    """Streamed completion objects (the prompt first with `echo`), then `data: [DONE]`."""
 
-    def obj(piece: str, finish: str | None) -> dict[str, Any]:
-        return {"id": cid, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"text": piece, "index": i, "logprobs": None, "finish_reason": finish}
-                            for i in range(body.n)]}
-    return [obj(c, None) for c in chunks(text) if c] + [obj("", _OPENAI_FINISH.get(cut.reason, "stop"))]
+    def __init__(self, body: OpenAICompletion, model: str, req: CompletionRequest):
+        self.body, self.model, self.req = body, model, req
+        self.cid, self.created = _completion_id(), int(time.time())
+
+    def _obj(self, piece: str, finish: str | None) -> Event:
+        return (None, {"id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
+                       "choices": [{"text": piece, "index": i, "logprobs": None, "finish_reason": finish}
+                                   for i in range(self.body.n)]})
+
+    def start(self) -> list[Event]:
+        return [self._obj(self.req.prefix, None)] if self.body.echo and self.req.prefix else []
+
+    def delta(self, text: str) -> list[Event]:
+        return [self._obj(text, None)]
+
+    def end(self, result: CompletionResult, cut: Cut) -> list[Event]:
+        return [self._obj("", _OPENAI_FINISH.get(cut.reason, "stop")), (None, "[DONE]")]
 
 
 def _completion_id() -> str:

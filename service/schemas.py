@@ -8,11 +8,25 @@ Fields that are known are validated strictly enough that a bad value is a clear 
 """
 from __future__ import annotations
 
-from typing import Literal, Union
+import re
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
-MAX_TOKENS_LIMIT = 4096          # the engine's own bound
+from codeswift.types import MAX_SEED, MAX_TOKENS
+
+MAX_TOKENS_LIMIT = MAX_TOKENS             # the engine's own bound
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(text: str) -> str:
+    # JSON may escape a lone UTF-16 surrogate ("\\ud800"); no tokenizer can encode one.
+    if (m := _SURROGATE.search(text)) is not None:
+        raise ValueError(f"not valid Unicode: lone surrogate U+{ord(m.group()):04X} at character {m.start()}")
+    return text
+
+
+Text = Annotated[StrictStr, AfterValidator(_unicode)]
 
 
 class _Body(BaseModel):
@@ -22,56 +36,61 @@ class _Body(BaseModel):
 class _Sampling(_Body):
     temperature: float = Field(0.0, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int | None = None                  # llama.cpp sends -1 for "random": same as none
+    seed: int | None = Field(None, le=MAX_SEED)   # llama.cpp sends -1 for "random": any negative is none
+    # contextual penalty (codeswift/penalty.py; vLLM's name): 1 = off, window 0 = all tokens
+    repetition_penalty: float = Field(1.0, ge=1.0, le=3.0)
+    penalty_window: int = Field(0, ge=0, le=65536)
 
 
 class SnippetIn(_Body):
-    path: StrictStr
-    text: StrictStr
+    path: Text
+    text: Text
 
 
 class NativeCompletion(_Sampling):
     """`POST /v1/codeswift/complete`: the engine's CompletionRequest, over JSON."""
-    prefix: StrictStr
-    suffix: StrictStr = ""
-    path: StrictStr = ""
-    language: StrictStr = ""
+    prefix: Text
+    suffix: Text = ""
+    path: Text = ""
+    language: Text = ""
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     stop: Literal["none", "line", "block"] = "none"
     speculative: bool = True
-    doc_id: StrictStr | None = None
-    repo_id: StrictStr | None = None
+    doc_id: Text | None = None
+    repo_id: Text | None = None
     snippets: list[SnippetIn] = Field(default_factory=list, max_length=256)
     stream: bool = False
 
 
 class ExtraChunk(_Body):
     """One entry of llama.cpp's `input_extra` (llama.vscode also sends `time`)."""
-    filename: StrictStr = ""
-    text: StrictStr
+    filename: Text = ""
+    text: Text
 
 
 class InfillCompletion(_Sampling):
     """`POST /infill`: the llama.cpp server request shape (what llama.vscode sends)."""
-    input_prefix: StrictStr = ""
-    input_suffix: StrictStr = ""
+    input_prefix: Text = ""
+    input_suffix: Text = ""
     input_extra: list[ExtraChunk] = Field(default_factory=list, max_length=256)
-    prompt: StrictStr = ""                      # typed on the current line: appended to the prefix
+    prompt: Text = ""                      # typed on the current line: appended to the prefix
     n_predict: int | None = Field(None, ge=-1, le=MAX_TOKENS_LIMIT)   # -1 = server default
     max_tokens: int | None = Field(None, ge=-1, le=MAX_TOKENS_LIMIT)  # alias some clients use
     n_indent: int = Field(0, ge=0)
-    stop: list[StrictStr] = Field(default_factory=list, max_length=64)
+    repeat_penalty: float | None = Field(None, ge=1.0, le=3.0)   # llama.cpp's names for the penalty
+    repeat_last_n: int | None = Field(None, ge=-1, le=65536)     # -1: the whole context, 0: off
+    stop: list[Text] = Field(default_factory=list, max_length=64)
     stream: bool = False
-    response_fields: list[StrictStr] | None = None
+    response_fields: list[Text] | None = None
 
 
 class OpenAICompletion(_Sampling):
     """`POST /v1/completions`: OpenAI's (legacy) completions request."""
-    model: StrictStr | None = None
-    prompt: Union[StrictStr, list[StrictStr]] = ""
-    suffix: StrictStr | None = None
+    model: Text | None = None
+    prompt: Union[Text, list[Text]] = ""
+    suffix: Text | None = None
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
-    stop: Union[StrictStr, list[StrictStr], None] = None
+    stop: Union[Text, list[Text], None] = None
     n: int = Field(1, ge=1, le=16)
     echo: bool = False
     stream: bool = False
@@ -79,4 +98,4 @@ class OpenAICompletion(_Sampling):
 
 class RepoRegistration(_Body):
     """`POST /v1/codeswift/repos`: a repository folder on the server's machine."""
-    path: StrictStr = Field(min_length=1)
+    path: Text = Field(min_length=1)

@@ -58,7 +58,7 @@ def test_stream_sends_chunks_then_done(base_url, expected):
     ({"suffix": "x"}, "prefix: Field required"),
     ({"prefix": 5}, "prefix: Input should be a valid string"),
     ({"prefix": "x", "max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
-    ({"prefix": "x", "max_tokens": 5000}, "max_tokens: Input should be less than or equal to 4096"),
+    ({"prefix": "x", "max_tokens": 9000}, "max_tokens: Input should be less than or equal to 8192"),
     ({"prefix": "x", "max_tokens": "many"}, "max_tokens: Input should be a valid integer"),
     ({"prefix": "x", "stop": "word"}, "stop: Input should be 'none', 'line' or 'block'"),
     ({"prefix": "x", "snippets": [{"path": "a"}]}, "snippets.0.text: Field required"),
