@@ -51,6 +51,7 @@ class Completer:
         self._ids = itertools.count(1)
         self._worker = Worker("codeswift-engine")
         self.warmups = WarmUps(options, engine_of, self._worker, self.request, trace)
+        self.generating = 0                 # long generations running (codeswift/generate)
 
     async def complete(self, doc: Document, offset: int,
                        on_start: Callable[[], None] | None = None) -> Suggestion | None:
@@ -70,8 +71,8 @@ class Completer:
                 hit = entry.text[typed:]
                 self.stats.record(_ms(t0), 0, None, cached=True)
                 return Suggestion(self._next_id(), hit, cached=True) if hit else None
-            if self.engine_of() is None:
-                return None                                  # still loading: empty, never blocks
+            if self.engine_of() is None or self.generating:
+                return None                 # still loading, or the engine is busy generating
             version = doc.version
             if self.options.debounce_ms:
                 await asyncio.sleep(self.options.debounce_ms / 1000)
@@ -94,6 +95,31 @@ class Completer:
                    f"({st.get('reused_prompt_tokens')} reused), prefill {st.get('prefill_ms')} ms, "
                    f"{len(result.tokens)} tokens")
         return Suggestion(self._next_id(), text, cached=False) if text else None
+
+    async def generate(self, doc: Document, offset: int, on_text: Callable[[str], None],
+                       **fields) -> CompletionResult:
+        """A long generation at `offset` (codeswift/generate): `on_text` gets each piece of text
+        as the engine accepts tokens (engine thread); `fields` override the request's
+        (max_tokens, stop, repetition_penalty, penalty_window). Cancelling the await stops the
+        engine at its next step. Inline completions meanwhile return nothing at once instead
+        of queueing behind it."""
+        self.warmups.cancel()
+        ticket = Ticket()
+        req = self.request(doc, offset, ticket.is_cancelled)
+        for k, v in fields.items():
+            setattr(req, k, v)
+        req.on_text = on_text
+        self.generating += 1
+        try:
+            fut = self._worker.submit(self._work, self.engine_of(), ticket, req)
+            ticket.waiter = fut
+            try:
+                return await fut
+            except asyncio.CancelledError:
+                ticket.cancel()
+                raise
+        finally:
+            self.generating -= 1
 
     def request(self, doc: Document, offset: int, is_cancelled: Callable[[], bool]) -> CompletionRequest:
         """The engine request at `offset` of `doc`: completions and warm-ups build the same prompt

@@ -3,7 +3,7 @@
 One small handler per LSP method. Standard: inline completion (LSP 3.18), completion,
 incremental sync, `$/cancelRequest`, `$/progress`. Custom (docs/protocol.md):
 `codeswift/completionShown`, `codeswift/completionAccepted`, `codeswift/status` (request and
-notification), `codeswift/reindex`, `codeswift/cursor`.
+notification), `codeswift/reindex`, `codeswift/cursor`, `codeswift/document`, `codeswift/generate`.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from codeswift import __version__
-from codeswift.errors import BadInputError, CodeswiftError
+from codeswift.errors import BadInputError, CancelledError, CodeswiftError
 from codeswift.types import EngineInfo
 
 from .completer import Completer, Suggestion
@@ -33,6 +33,9 @@ from .protocol import CodeswiftProtocol
 log = logging.getLogger("codeswift.lsp")
 
 STATUS = "codeswift/status"
+DOCUMENT = "codeswift/document"
+GENERATE = "codeswift/generate"
+LOAD_WAIT_S = 300.0                  # an explicit generation waits this long for the model
 
 
 class CodeswiftServer(LanguageServer):
@@ -81,16 +84,21 @@ class CodeswiftServer(LanguageServer):
         return await self.indexing.reindex()
 
     # -- completions -------------------------------------------------------------------
-    async def suggest(self, uri: str, position: types.Position,
-                      token: types.ProgressToken | None) -> Suggestion | None:
-        """The suggestion at a cursor; errors for unknown documents and impossible positions."""
+    def cursor_at(self, uri: str, position: types.Position):
+        """(document, offset) of a cursor; JSON-RPC errors for unknown documents and impossible
+        positions."""
         doc = self.documents.get(uri)
         if doc is None:
             raise JsonRpcInvalidParams(f"unknown document {uri} (send textDocument/didOpen first)")
         try:
-            offset = doc.offset_at(position)
+            return doc, doc.offset_at(position)
         except BadPosition as e:
             raise JsonRpcInvalidParams(str(e)) from None
+
+    async def suggest(self, uri: str, position: types.Position,
+                      token: types.ProgressToken | None) -> Suggestion | None:
+        """The suggestion at a cursor; errors for unknown documents and impossible positions."""
+        doc, offset = self.cursor_at(uri, position)
         if (why := doc.unusable_reason()) is not None:
             if uri not in self._refused:
                 self._refused.add(uri)
@@ -121,6 +129,38 @@ class CodeswiftServer(LanguageServer):
                 self.shown_items.popitem(last=False)
         self.send_status()
         return found
+
+    async def generate(self, params: dict) -> dict:
+        """codeswift/generate: a long generation at a cursor, its text streamed as partial
+        results (`$/progress` on `partialResultToken`, value {"text": piece}) as the engine
+        accepts tokens; the reply holds the whole text. Waits for the model to load."""
+        g = parse_generate(params)
+        doc, offset = self.cursor_at(g.pop("uri"), g.pop("position"))
+        if (why := doc.unusable_reason()) is not None:
+            raise JsonRpcInvalidParams(f"no generation for {doc.uri}: {why}")
+        waited = 0.0
+        while self.completer is None or self.host is None or not self.host.ready:
+            if self.state == "error" or waited >= LOAD_WAIT_S:
+                raise JsonRpcInternalError(f"the model is not available ({self.state}: {self.message})")
+            await asyncio.sleep(0.2)
+            waited += 0.2
+        token = g.pop("token")
+        loop = asyncio.get_running_loop()
+
+        def on_text(piece: str) -> None:                  # engine thread
+            if token is not None:
+                loop.call_soon_threadsafe(self.progress, types.ProgressParams(token=token, value={"text": piece}))
+        try:
+            result = await self.completer.generate(doc, offset, on_text, **g)
+        except BadInputError as e:
+            raise JsonRpcInvalidParams(str(e)) from None
+        except CancelledError:
+            raise JsonRpcRequestCancelled("generation cancelled") from None
+        except CodeswiftError as e:
+            raise JsonRpcInternalError(str(e)) from None
+        st = result.stats or {}
+        return {"text": result.text, "finishReason": result.finish_reason, "tokens": len(result.tokens),
+                "stats": {k: st.get(k) for k in ("steps", "accepted_per_step", "prefill_ms", "decode_ms")}}
 
     # -- status and messages -----------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -315,6 +355,45 @@ def cursor(ls: CodeswiftServer, params: Any) -> None:
     ls.completer.touched(doc, doc._clamped_offset(pos))
 
 
+@SERVER.feature(GENERATE)
+async def generate(ls: CodeswiftServer, params: Any) -> dict:
+    """Long generation (whole functions, the rest of a file), streamed; cancellable."""
+    return await ls.generate(plain(params))
+
+
+def parse_generate(p: Any) -> dict:
+    """codeswift/generate params -> Completer.generate arguments (docs/protocol.md)."""
+    from codeswift.types import MAX_TOKENS
+    if not isinstance(p, dict):
+        raise JsonRpcInvalidParams("codeswift/generate: params must be an object")
+    try:
+        uri = p["textDocument"]["uri"]
+        line, character = p["position"]["line"], p["position"]["character"]
+    except (KeyError, TypeError) as e:
+        raise JsonRpcInvalidParams(f"codeswift/generate: textDocument.uri and position are required ({e})") from None
+    if not isinstance(uri, str) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 31
+                                           for v in (line, character)):
+        raise JsonRpcInvalidParams("codeswift/generate: uri must be a string, position non-negative integers")
+    position = types.Position(line=line, character=character)
+
+    def field(name, kind, default, ok, what):
+        v = p.get(name, default)
+        if v is None:
+            v = default
+        if not isinstance(v, kind) or isinstance(v, bool) or not ok(v):
+            raise JsonRpcInvalidParams(f"codeswift/generate: {name} must be {what}, got {v!r}")
+        return v
+    token = p.get("partialResultToken")
+    if token is not None and (not isinstance(token, (str, int)) or isinstance(token, bool)):
+        raise JsonRpcInvalidParams("codeswift/generate: partialResultToken must be a string or an integer")
+    return {"uri": uri, "position": position, "token": token,
+            "max_tokens": field("maxTokens", int, 512, lambda v: 1 <= v <= MAX_TOKENS, f"an integer in 1..{MAX_TOKENS}"),
+            "stop": field("stop", str, "block", lambda v: v in ("none", "line", "block"), "none, line or block"),
+            "repetition_penalty": float(field("repetitionPenalty", (int, float), 1.0, lambda v: 1 <= v <= 3,
+                                              "a number in 1..3 (1: off)")),
+            "penalty_window": field("penaltyWindow", int, 0, lambda v: 0 <= v <= 65536, "an integer in 0..65536")}
+
+
 @SERVER.feature(STATUS)
 def status(ls: CodeswiftServer, params: Any) -> dict:
     """State, model facts and rolling statistics."""
@@ -325,3 +404,14 @@ def status(ls: CodeswiftServer, params: Any) -> dict:
 async def reindex(ls: CodeswiftServer, params: Any) -> dict:
     """Re-walk the workspace and update the repository index."""
     return await ls.reindex()
+
+
+@SERVER.feature(DOCUMENT)
+def document(ls: CodeswiftServer, params: Any) -> dict | None:
+    """The server's mirror of an open document (what completions see), or null when not open."""
+    p = plain(params)
+    uri = p.get("uri") if isinstance(p, dict) else None
+    doc = ls.documents.get(uri) if isinstance(uri, str) else None
+    if doc is None:
+        return None
+    return {"uri": doc.uri, "version": doc.version, "text": doc.text}
