@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import type { Diagnosis } from './core/errors';
 import { serverLaunch } from './core/launch';
+import { GENERATE_DEFAULTS, generateParams, StreamInsertion } from './core/generate';
 import { changedKeys, readSettings, type Settings } from './core/settings';
 import { clientStateView, parseStatus, type Status, statsReport, statusView } from './core/status';
 import { CompletionFeedback } from './feedback';
@@ -97,6 +98,46 @@ export function activate(context: vscode.ExtensionContext): void {
     } catch (err) {
       void vscode.window.showErrorMessage(`codeswift: cannot re-index: ${err instanceof Error ? err.message : String(err)}`);
     }
+  });
+  command('codeswift.generate', async () => {
+    const editor = vscode.window.activeTextEditor;
+    if (editor === undefined) return;
+    if (session === undefined || !session.running) {
+      void vscode.window.showErrorMessage('codeswift: cannot generate: the server is not running');
+      return;
+    }
+    const running = session;
+    const doc = editor.document;
+    const cursor = editor.selection.active;
+    const insertion = new StreamInsertion(doc.offsetAt(cursor));
+    // Edits apply one after another, each where the previous piece ended.
+    let edits: Thenable<unknown> = Promise.resolve();
+    const put = (text: string) => {
+      const at = insertion.add(text);
+      edits = edits.then(() => editor.edit((b) => b.insert(doc.positionAt(at), text),
+        { undoStopBefore: false, undoStopAfter: false }));
+    };
+    const params = generateParams(doc.uri.toString(), cursor.line, cursor.character,
+      `codeswift-generate-${Date.now()}`, { ...GENERATE_DEFAULTS, maxTokens: Math.max(settings.maxTokens, GENERATE_DEFAULTS.maxTokens) });
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'codeswift: generating',
+      cancellable: true }, async (_progress, cancel) => {
+      const t0 = Date.now();
+      try {
+        const reply = await running.generate(params, put, cancel);
+        await edits;
+        const rest = insertion.rest(reply.text);
+        if (rest === undefined) log.warn('codeswift/generate: the streamed text and the reply differ; kept the streamed text');
+        else if (rest !== '') put(rest);
+        await edits;
+        const s = (Date.now() - t0) / 1000;
+        log.info(`Generated ${reply.tokens} tokens in ${s.toFixed(1)} s (${(reply.tokens / s).toFixed(1)} tokens/s, `
+          + `${reply.stats.accepted_per_step ?? '?'} tokens/step; ${reply.finishReason})`);
+      } catch (err) {
+        await edits;
+        if (cancel.isCancellationRequested) log.info('Generation stopped; the text streamed so far is kept');
+        else void vscode.window.showErrorMessage(`codeswift: generation failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
   });
   command('codeswift.showStats', async () => {
     let status = lastStatus;

@@ -8,7 +8,7 @@ import * as readline from 'node:readline';
 import * as vscode from 'vscode';
 import {
   CloseAction, ErrorAction, LanguageClient, type LanguageClientOptions, MessageType, type Middleware,
-  ShowMessageNotification,
+  ProgressType, ShowMessageNotification,
 } from 'vscode-languageclient/node';
 import { type Diagnosis, diagnose } from './core/errors';
 import { findExecutable, type Launch } from './core/launch';
@@ -20,6 +20,13 @@ const CRASH_WINDOW_MS = 3 * 60_000;
 const MAX_CRASHES = 3;
 /** How long to wait for a dead server's last stderr lines before diagnosing. */
 const EXIT_GRACE_MS = 3000;
+
+export interface GenerateReply {
+  text: string;
+  finishReason: string;
+  tokens: number;
+  stats: Record<string, number | null>;
+}
 
 export interface SessionHooks {
   onStatus(status: Status): void;
@@ -108,6 +115,20 @@ export class ServerSession {
   async request<R>(method: string, params?: unknown): Promise<R> {
     if (this.client === undefined || !this.client.isRunning()) throw new Error('the codeswift server is not running');
     return params === undefined ? this.client.sendRequest<R>(method) : this.client.sendRequest<R>(method, params);
+  }
+
+  /** `codeswift/generate`: `onPiece` gets each streamed piece (partial results on the request's
+   * partialResultToken); the reply has the whole text. Cancelling `cancel` sends $/cancelRequest. */
+  async generate(params: Record<string, unknown>, onPiece: (text: string) => void,
+    cancel: vscode.CancellationToken): Promise<GenerateReply> {
+    if (this.client === undefined || !this.client.isRunning()) throw new Error('the codeswift server is not running');
+    const token = params.partialResultToken as string;
+    const sub = this.client.onProgress(new ProgressType<{ text: string }>(), token, (v) => onPiece(v.text));
+    try {
+      return await this.client.sendRequest<GenerateReply>('codeswift/generate', params, cancel);
+    } finally {
+      sub.dispose();
+    }
   }
 
   notify(method: string, params: unknown): void {
