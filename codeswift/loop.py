@@ -38,6 +38,7 @@ class LoopStats:
     reused_tokens: int = 0
     accepted_draft_tokens: int = 0
     per_source: dict = field(default_factory=dict)
+    step_tokens: list = field(default_factory=list)     # tokens emitted by each step, in order
 
     def to_json(self, generated: int) -> dict:
         return {
@@ -49,7 +50,19 @@ class LoopStats:
             "draft_ms": round(self.draft_ms, 2), "verify_ms": round(self.verify_ms, 2),
             "time_s": round((self.prefill_ms + self.decode_ms) / 1000, 4),
             "per_source": self.per_source,
+            # run-length of the per-step counts, [[tokens, steps], ...]: tokens/step over the output
+            "step_tokens": _runs(self.step_tokens),
         }
+
+
+def _runs(xs: list[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for x in xs:
+        if out and out[-1][0] == x:
+            out[-1][1] += 1
+        else:
+            out.append([x, 1])
+    return out
 
 
 @dataclass
@@ -179,6 +192,7 @@ def _update(backend: Backend, drafter: Drafter | None, ctx: DraftContext, tree: 
     backend.commit(kv_keep_positions(past, path))
     accepted = [int(tree.tokens[i]) for i in path[1:]] + [bonus]
     st.accepted_draft_tokens += len(path) - 1
+    st.step_tokens.append(len(accepted))
     if drafter is not None:
         drafter.update(ctx, tree, path, accepted)
     ctx.tokens.extend(accepted)                  # the bonus is the new root

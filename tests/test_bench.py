@@ -185,3 +185,51 @@ def test_a_mixed_session_accepts_what_is_right_and_types_the_rest():
     assert mixed_step("return a", " * c", gold) == "return a +"
     assert mixed_step("", "", gold) == "return"
     assert mixed_step(gold, "anything", gold) is None
+
+
+@pytest.fixture
+def long_repo(tmp_path):
+    """A repo-dev style folder whose file is long enough for --mode long."""
+    from codeswift.testing import SAMPLE_CODE
+    src = tmp_path / "src" / "proj"
+    src.mkdir(parents=True)
+    text = SAMPLE_CODE + "\n" + "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12))
+    (src / "long.py").write_text(text)
+    (tmp_path / "dev" / "repos").mkdir(parents=True)
+    with tarfile.open(tmp_path / "dev" / "repos" / "proj.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="proj")
+    cut = text.index("def f3")
+    task = {"task_id": "proj/line/0", "repo": "proj", "language": "py", "path": "long.py", "kind": "line",
+            "prefix": text[:cut], "suffix": text[cut + 6:], "gold": "def f3"}
+    (tmp_path / "dev" / "tasks.jsonl").write_text(json.dumps(task) + "\n")
+    return tmp_path / "dev", text
+
+
+def test_long_tasks_generate_a_file_from_its_first_lines(long_repo):
+    from codeswift.bench.tasks import long_tasks
+    (task,) = long_tasks(load_tasks(long_repo[0]), head_lines=6)
+    text = long_repo[1]
+    assert task.prefix == "".join(text.splitlines(keepends=True)[:6]) and task.suffix == ""
+    assert task.prefix + task.gold == text and task.stop == "none"
+    ws = RepoWorkspace()
+    try:
+        assert (ws.prepare(task) / "long.py").read_text() == task.prefix     # the rest cannot leak
+    finally:
+        ws.close()
+    assert long_tasks(load_tasks(long_repo[0]), head_lines=len(text.splitlines())) == []
+
+
+def test_bench_long_mode_with_a_penalty(tiny_qwen, long_repo, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "codeswift.cli", "bench", "--model", str(tiny_qwen), "--tasks", str(long_repo[0]),
+           "--mode", "long", "--head-lines", "6", "--max-tokens", "300", "--out", str(out), "--dtype", "float32"]
+    r = subprocess.run(cmd + ["--methods", "ar,codeswift", "--penalty", "1.3"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((out / "results.json").read_text())
+    assert all(row["identical"] for row in data["rows"])         # penalised speculation == penalised ar
+    cs = data["summary"]["codeswift"]
+    assert cs["distinct_2"] is not None and cs["peak_rss_mb"] > 0 and cs["ttft_vs_ar"] is not None
+    assert cs["tokens_per_step_by_256"] and all(c is None or c >= 1 for c in cs["tokens_per_step_by_256"])
+    assert "tokens/step per 256 output tokens" in " ".join(r.stderr.split())
+    bad = subprocess.run(cmd + ["--methods", "ar,pld,codeswift", "--penalty", "1.3"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "pld cannot apply codeswift's penalty" in bad.stderr

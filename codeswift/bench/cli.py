@@ -28,8 +28,17 @@ def register(sub) -> None:
                         "modes, see --server-draft). Each family is compared with its own greedy run (default: "
                         "%(default)s; with --backend llamacpp: llamacpp-ar,llamacpp-pld,codeswift-llamacpp, plus the "
                         "four llama-server methods when a llama-server binary is built: codeswift setup llamacpp --server)")
-    p.add_argument("--mode", choices=("cold", "session"), default="cold",
-                   help="cold: each task once from scratch; session: simulate typing the gold span")
+    p.add_argument("--mode", choices=("cold", "session", "long"), default="cold",
+                   help="cold: each task once from scratch; session: simulate typing the gold span; long: "
+                        "each distinct file of the tasks generated from its first --head-lines lines (use with "
+                        "--max-tokens 2048; stop none), reported as tokens/step over the output, first-token "
+                        "time, repetition (distinct-n) and peak memory")
+    p.add_argument("--head-lines", type=int, default=40, help="long mode: lines of the file in the prompt (default: %(default)s)")
+    p.add_argument("--penalty", type=float, default=1.0,
+                   help="contextual repetition penalty for codeswift's methods and their greedy references (1: off; "
+                        "the peers cannot apply it, so only codeswift*, ar and llamacpp-ar run) (default: %(default)s)")
+    p.add_argument("--penalty-window", type=int, default=0,
+                   help="tokens of history the penalty looks at (0: all; transformers' ar only supports 0)")
     p.add_argument("--session-follow", choices=("gold", "model", "mix"), default="gold",
                    help="session mode: the developer types the gold span character by character (gold); "
                         "accepts the model's first suggestion word by word (model); or accepts each "
@@ -41,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("--gguf", help="GGUF file for the llama.cpp methods (default: from --model if it is a "
                                   "known name or a .gguf)")
     p.add_argument("--session-requests", type=int, default=6, help="requests per task in session mode")
-    p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (256 = long generation)")
+    p.add_argument("--max-tokens", type=int, default=64, help="max new tokens (long mode: 2048)")
     p.add_argument("--stop", choices=("none", "line", "block"),
                    help="override the stop rule (default: line for line tasks, block for functions)")
     p.add_argument("--prefix-tokens", type=int, default=512, help="prompt budget for the prefix (default: %(default)s)")

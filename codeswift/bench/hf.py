@@ -36,11 +36,14 @@ class _Stop(StoppingCriteria):
 
 
 def run_generate(model, prompt: list[int], max_new: int, eos_ids: set[int], stop: StopCheck | None,
-                 pld: bool) -> dict:
-    """`ar` (plain greedy) or `pld` (transformers prompt lookup) on a transformers causal LM."""
+                 pld: bool, repetition_penalty: float = 1.0) -> dict:
+    """`ar` (plain greedy) or `pld` (transformers prompt lookup) on a transformers causal LM;
+    `repetition_penalty` is transformers' own (codeswift's penalty with window 0)."""
     timer = _FirstCall()
     kwargs = dict(max_new_tokens=max_new, do_sample=False, eos_token_id=sorted(eos_ids),
                   pad_token_id=sorted(eos_ids)[0], logits_processor=LogitsProcessorList([timer]))
+    if repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = repetition_penalty
     if stop is not None:
         kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop(stop, len(prompt))])
     if pld:

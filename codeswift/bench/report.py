@@ -75,6 +75,8 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
     last on stdout; the aggregate per method."""
     from rich.table import Table
     agg = aggregate(rows, methods)
+    if meta.get("mode") == "long":
+        long_aggregate(rows, agg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps({"meta": meta, "summary": agg, "rows": rows}, indent=1))
     t = Table(title=f"codeswift bench — {meta['mode']}, {meta['device']} {meta['dtype']}")
@@ -110,6 +112,8 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
                 console.print(f"  {m} as the editor serves it by default (verifyCached true: only same-place "
                               f"hits from the cache, the rest verified, always the model's answer): e2e x ar "
                               f"{_fmt(a.get('verified_e2e_speedup_vs_ar'))}")
+    if meta.get("mode") == "long":
+        long_report(agg, console)
     div = [r for r in rows if not r["identical"]]
     for r in div:
         console.print(f"  divergence {r['method']} {r['task_id']}#{r['request']} at token {r['diverge_at']}: "
@@ -124,6 +128,50 @@ def report(rows: list[dict], meta: dict, methods: list[str], out_dir: Path, cons
         print(line, flush=True)
     console.print(f"results: {out_dir / 'results.json'}, plot: {out_dir / 'speedup.png'}")
     return agg
+
+
+BUCKET = 256                        # output tokens per bucket of the tokens/step curve
+
+
+def step_curve(rows: list[dict]) -> list[float | None]:
+    """Tokens/step per BUCKET-token span of the output (does acceleration hold as it grows?),
+    from the rows' run-length per-step counts; the first token (from the prefill) is position 0."""
+    tokens: dict[int, int] = {}
+    steps: dict[int, int] = {}
+    for r in rows:
+        pos = 1
+        for k, n in r.get("step_tokens") or ():
+            for _ in range(n):
+                b = pos // BUCKET
+                tokens[b] = tokens.get(b, 0) + k
+                steps[b] = steps.get(b, 0) + 1
+                pos += k
+    return [round(tokens[b] / steps[b], 2) if steps.get(b) else None for b in range(max(steps, default=-1) + 1)]
+
+
+def long_aggregate(rows: list[dict], agg: dict) -> None:
+    """Long generation, per method: the tokens/step curve, first-token time against the
+    reference's, repetition (distinct-n) and peak memory."""
+    for m, a in agg.items():
+        rs = [r for r in rows if r["method"] == m]
+        ref = agg.get(a["reference"], {})
+        a["tokens_per_step_by_256"] = step_curve(rs)
+        a["ttft_vs_ar"] = (a["prefill_ms_mean"] / ref["prefill_ms_mean"]) if ref.get("prefill_ms_mean") else None
+        for n in (2, 3, 4):
+            vals = [r[f"distinct_{n}"] for r in rs if r.get(f"distinct_{n}") is not None]
+            a[f"distinct_{n}"] = round(sum(vals) / len(vals), 4) if vals else None
+        a["peak_rss_mb"] = max((r.get("peak_rss_mb") or 0 for r in rs), default=None)
+
+
+def long_report(agg: dict, console) -> None:
+    for m, a in agg.items():
+        curve = a["tokens_per_step_by_256"]
+        line = (f"  {m}: {a['generated']} tokens, first token {_fmt(a['prefill_ms_mean'], '.0f')} ms "
+                f"({_fmt(a['ttft_vs_ar'])}x {a['reference']}), distinct-2/3/4 {_fmt(a['distinct_2'], '.3f')}/"
+                f"{_fmt(a['distinct_3'], '.3f')}/{_fmt(a['distinct_4'], '.3f')}, peak RSS {a['peak_rss_mb']} MB")
+        if curve:
+            line += f"; tokens/step per {BUCKET} output tokens: " + " ".join(_fmt(c) for c in curve)
+        console.print(line)
 
 
 def _plot(agg: dict, path: Path) -> None:

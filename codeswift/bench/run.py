@@ -25,8 +25,8 @@ from .compare import divergence, first_difference, gold_quality
 from .llamacpp import LlamaCppSide
 from .methods import engine_config, is_llamacpp, parse_methods, reference
 from .server import default_server_methods, is_server, require_server
-from .tasks import (RepoWorkspace, Request, Task, build_requests, completion_request, load_tasks, mixed_session,
-                    spread, word_cuts)
+from .tasks import (RepoWorkspace, Request, Task, build_requests, completion_request, load_tasks, long_tasks,
+                    mixed_session, spread, word_cuts)
 
 
 @dataclass
@@ -60,7 +60,12 @@ class BenchRun:
 
     def request(self, task: Task, prefix: str) -> CompletionRequest:
         """The request an editor sends at the end of `prefix` in the task's file."""
-        return completion_request(task, prefix, self.args.max_tokens, self.args.stop)
+        return completion_request(task, prefix, self.args.max_tokens, self.args.stop,
+                                  self.args.penalty, self.args.penalty_window)
+
+    @property
+    def penalised(self) -> bool:
+        return self.args.penalty != 1.0
 
     def stop_for(self, req: CompletionRequest) -> StopCheck | None:
         return make_stop(self.tokenizer, req.stop, self.ref.prompts.cursor_line(req.prefix)[0])
@@ -85,7 +90,12 @@ def load(args: argparse.Namespace, console: Console) -> BenchRun:
     """Parse the methods, load the tasks, then the models and an engine per codeswift method."""
     methods = parse_methods(_method_spec(args, console))
     require_server(methods)                  # before any model loads: say how to build the server
-    tasks = load_tasks(args.tasks, args.limit, _kinds(args))
+    if args.mode == "long":
+        tasks = long_tasks(load_tasks(args.tasks, None, _kinds(args)), args.head_lines)
+        tasks = spread(tasks, args.limit) if args.limit else tasks
+    else:
+        tasks = load_tasks(args.tasks, args.limit, _kinds(args))
+    _check_penalty(args, methods)
     if not tasks:
         raise BadInputError("no tasks selected")
     budget = PromptBudget(prefix=args.prefix_tokens, suffix=args.suffix_tokens)
@@ -123,6 +133,20 @@ def _method_spec(args: argparse.Namespace, console: Console) -> str:
     return args.methods
 
 
+def _check_penalty(args: argparse.Namespace, methods: list[str]) -> None:
+    if not 1.0 <= args.penalty <= 3.0 or args.penalty_window < 0:
+        raise BadInputError("--penalty must be in 1..3 and --penalty-window >= 0")
+    if args.penalty == 1.0:
+        return
+    peers = [m for m in methods if m not in ("ar", "llamacpp-ar") and not m.startswith("codeswift")]
+    if peers:
+        raise BadInputError(f"--penalty: {', '.join(peers)} cannot apply codeswift's penalty; "
+                            "run codeswift* methods (their references ar / llamacpp-ar are penalised too)")
+    if args.penalty_window and "ar" in methods:
+        raise BadInputError("--penalty-window: transformers' repetition_penalty (ar) looks at all tokens; "
+                            "use --penalty-window 0 or only llama.cpp methods")
+
+
 def _kinds(args: argparse.Namespace) -> set[str] | None:
     return set(args.kinds.split(",")) if args.kinds else None
 
@@ -138,7 +162,8 @@ def describe(run: BenchRun, calibration: list[str]) -> dict:
             "backends": {m: f"{e.backend.name} {e.backend.device} {e.backend.dtype}" for m, e in run.engines.items()},
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": args.threads,
             "torch_threads": torch.get_num_threads(), "session_follow": args.session_follow,
-            "calibration_tasks": calibration,
+            "calibration_tasks": calibration, "penalty": args.penalty, "penalty_window": args.penalty_window,
+            "head_lines": args.head_lines if args.mode == "long" else None,
             "llama_server": lcpp.servers.describe() if lcpp and lcpp.servers else None}
 
 
@@ -230,7 +255,8 @@ def run_task(run: BenchRun, task: Task, ws: RepoWorkspace) -> list[dict]:
                   if run.session else {})
     follow = run.follows_model
     rows = []
-    for req in build_requests(task, "cold" if follow else run.args.mode, run.args.session_requests):
+    mode = "cold" if follow or run.args.mode == "long" else run.args.mode
+    for req in build_requests(task, mode, run.args.session_requests):
         rows += run_request(run, req)
     if follow:
         rows += (follow_mixed if run.args.session_follow == "mix" else follow_model)(run, task, rows)
@@ -294,6 +320,9 @@ def run_request(run: BenchRun, r: Request) -> list[dict]:
         if m == reference(m):
             row["text"] = text = run.ref.text_of(toks, req)
             row.update(gold_quality(text, r.prefix[len(task.prefix):], task.gold))
+        if run.args.mode == "long":
+            row.update(distinct_n(toks))
+            row["peak_rss_mb"] = peak_rss_mb()
         if m in run.caches:
             row.update(served(run.caches[m], r, req, run.ref.text_of(toks, req), res))
         rows.append(row)
@@ -327,7 +356,13 @@ def run_method(run: BenchRun, m: str, prompt: list[int], req: CompletionRequest,
     """One method on one request: {"tokens", "prefill_ms", "decode_ms", "steps", "per_source", ...}."""
     eos = run.ref.prompts.stop_ids
     if m in ("ar", "pld"):
-        return hf.run_generate(run.model, prompt, req.max_tokens, eos, run.stop_for(req), pld=(m == "pld"))
+        return hf.run_generate(run.model, prompt, req.max_tokens, eos, run.stop_for(req), pld=(m == "pld"),
+                               repetition_penalty=req.repetition_penalty)
+    if m == "llamacpp-ar" and run.penalised:
+        # llama.cpp's own sampler chain is not the same penalty: the reference is codeswift's
+        # loop over the same GGUF without drafts (one token per step, penalised).
+        engine = next(e for n, e in run.engines.items() if is_llamacpp(n))
+        return run_engine(engine, CompletionRequest(**{**req.__dict__, "speculative": False}))
     if is_server(m):
         return run.lcpp.servers.run(m, prompt, req.max_tokens, eos, run.stop_for(req), session)
     if m in ("llamacpp-ar", "llamacpp-pld"):
@@ -342,7 +377,23 @@ def run_engine(engine: Engine, req: CompletionRequest) -> dict:
     res = engine.complete(req)
     s = res.stats
     return {"tokens": res.tokens, "prefill_ms": s["prefill_ms"], "decode_ms": s["decode_ms"],
+            "step_tokens": s.get("step_tokens"),
             "remembered_answer": isinstance(pref, PrefCache) and pref.answer_hits > answers,
             "steps": s["steps"], "accepted_per_step": s["accepted_per_step"],
             "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"],
             "mean_tree_nodes": s["mean_tree_nodes"], "draft_ms": s["draft_ms"], "verify_ms": s["verify_ms"]}
+
+
+def distinct_n(tokens: list[int], ns: tuple[int, ...] = (2, 3, 4)) -> dict:
+    """Repetition of a long output: distinct n-grams / n-grams (1.0 = no n-gram repeats)."""
+    out = {}
+    for n in ns:
+        grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+        out[f"distinct_{n}"] = round(len(set(grams)) / len(grams), 4) if grams else None
+    return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux: ru_maxrss in KiB)."""
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -35,7 +35,7 @@ class Task:
 
     @property
     def stop(self) -> str:
-        return "line" if self.kind == "line" else "block"
+        return {"line": "line", "module": "none"}.get(self.kind, "block")
 
 
 def load_tasks(spec: str | Path, limit: int | None = None, kinds: set[str] | None = None) -> list[Task]:
@@ -106,6 +106,24 @@ def _load_humaneval(path: Path) -> list[Task]:
                 d = json.loads(line)
                 out.append(Task(d["task_id"], d["prompt"], d["suffix"], d["canonical_solution"],
                                 variant, f"{d.get('entry_point', 'task')}.py", "py"))
+    return out
+
+
+def long_tasks(tasks: list[Task], head_lines: int) -> list[Task]:
+    """Long-generation tasks (`--mode long`): each distinct file of the tasks, generated from its
+    first `head_lines` lines (the rest of the file is the gold; the repository is indexed with
+    only those lines, so it cannot leak). Files too short to leave 20 lines are skipped."""
+    out, seen = [], set()
+    for t in tasks:
+        key = (t.repo, t.path)
+        if key in seen:
+            continue
+        seen.add(key)
+        lines = (t.prefix + t.gold + t.suffix).splitlines(keepends=True)
+        if len(lines) < head_lines + 20:
+            continue
+        out.append(Task(f"{t.repo or 'file'}/{t.path}:long", "".join(lines[:head_lines]), "",
+                        "".join(lines[head_lines:]), "module", t.path, t.language, t.repo, t.repos_dir))
     return out
 
 
@@ -205,8 +223,10 @@ def mixed_session(gold: str, shown: str, n: int, ask: Callable[[str], str]) -> N
 _WORD = re.compile(r"\s*(\w+|[^\w\s])")
 
 
-def completion_request(task: Task, prefix: str, max_tokens: int, stop: str | None) -> CompletionRequest:
+def completion_request(task: Task, prefix: str, max_tokens: int, stop: str | None,
+                       penalty: float = 1.0, penalty_window: int = 0) -> CompletionRequest:
     """The request an editor sends at the end of `prefix` in the task's file (`stop` None: the
     task's own stop rule)."""
     return CompletionRequest(prefix=prefix, suffix=task.suffix, path=task.path, language=task.language,
-                             max_tokens=max_tokens, stop=stop or task.stop, doc_id=task.task_id)
+                             max_tokens=max_tokens, stop=stop or task.stop, doc_id=task.task_id,
+                             repetition_penalty=penalty, penalty_window=penalty_window)
