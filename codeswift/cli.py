@@ -48,14 +48,18 @@ def _cmd_complete(args: argparse.Namespace) -> int:
         raise CodeswiftError("--max-tokens must be >= 1")
     req = CompletionRequest(prefix=prefix, suffix=suffix, path=str(path), max_tokens=args.max_tokens,
                             stop=args.stop, speculative=not args.no_speculation,
-                            temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+                            temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                            repetition_penalty=args.penalty, penalty_window=args.penalty_window)
     validate_request(req)                     # before a model loads: bad input costs nothing
     engine = Engine.load(engine_config_from_args(args, repo_root=args.repo, measure_cost=not args.no_speculation))
+    stream = not args.json and not args.no_stream
+    if stream:
+        req.on_text = lambda piece: print(piece, end="", flush=True)
     res = engine.complete(req)
     if args.json:
         print(json.dumps(res.to_json()))
     else:
-        print(res.text)
+        print("" if stream else res.text)
         s = res.stats
         print(f"[{s['generated_tokens']} tokens, {s['steps']} steps, {s['accepted_per_step']} tokens/step, "
               f"prefill {s['prefill_ms']:.0f} ms, decode {s['decode_ms']:.0f} ms]", file=sys.stderr)
@@ -155,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling with --temperature (default: 1)")
     p.add_argument("--seed", type=int, help="random seed for --temperature > 0 (reproducible samples)")
     p.add_argument("--json", action="store_true", help='print {"text", "tokens", "stats"} as JSON')
+    p.add_argument("--no-stream", action="store_true",
+                   help="print the text at the end (default: as the model accepts tokens)")
+    p.add_argument("--penalty", type=float, default=1.0,
+                   help="contextual repetition penalty for long generations (1: off; e.g. 1.1), the same in "
+                        "plain and speculative decoding (default: %(default)s)")
+    p.add_argument("--penalty-window", type=int, default=0,
+                   help="tokens of history the penalty looks at (0: all) (default: %(default)s)")
     p.set_defaults(func=_cmd_complete)
 
     p = sub.add_parser("models", help="list or pull known models",

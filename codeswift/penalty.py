@@ -52,7 +52,7 @@ class Penalty:
                     depth: np.ndarray):
         """Penalised logits [n, V] of a verified tree: node i continues `context` (which ends
         with the root, node 0) along its path, so its history is context + path tokens."""
-        out = logits.float().clone()
+        out = logits.float().clone()            # a backend may keep its logits tensor
         base: dict[int, np.ndarray] = {}
         for i in range(len(tokens)):
             d = int(depth[i])

@@ -53,7 +53,12 @@ class RemoteEngine:
         return body
 
     def complete(self, req: CompletionRequest) -> CompletionResult:
-        body = self._call(self._request("POST", COMPLETE_PATH, req.to_json()), req.is_cancelled)
+        """The server's completion; with `req.on_text`, streamed (SSE) into it as the server's
+        engine accepts tokens (its return value is not sent back: the server runs to its end)."""
+        if req.on_text is not None:
+            body = self._call(self._stream(req.to_json(), req.on_text), req.is_cancelled)
+        else:
+            body = self._call(self._request("POST", COMPLETE_PATH, req.to_json()), req.is_cancelled)
         try:
             return CompletionResult.from_json(body)
         except ValueError as e:
@@ -96,6 +101,41 @@ class RemoteEngine:
         except httpx.HTTPError as e:
             raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
         return _json(r, self.url)
+
+
+    async def _stream(self, body: dict, on_text) -> Any:
+        """POST with stream true: `chunk` events go to `on_text`, the `done` event is the reply."""
+        try:
+            async with self._client.stream("POST", self.url + COMPLETE_PATH, json={**body, "stream": True}) as r:
+                if r.status_code >= 400:
+                    await r.aread()
+                    return _json(r, self.url)
+                event = None
+                async for line in r.aiter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data = _event_data(line[5:].strip(), self.url)
+                        if event == "chunk":
+                            on_text(data.get("text", ""))
+                        elif event == "done":
+                            return data
+                        elif event == "error":
+                            raise CodeswiftError(f"{self.url}: {data.get('error', {}).get('message', data)}")
+        except httpx.HTTPError as e:
+            raise CodeswiftError(f"cannot reach {self.url}: {e}") from e
+        raise CodeswiftError(f"{self.url} ended the stream without a result")
+
+
+def _event_data(text: str, url: str) -> dict:
+    import json
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise CodeswiftError(f"unexpected event from {url}: {text[:200]}") from None
+    if not isinstance(data, dict):
+        raise CodeswiftError(f"unexpected event from {url}: {text[:200]}")
+    return data
 
 
 def _json(r: httpx.Response, url: str) -> Any:

@@ -30,6 +30,14 @@ def test_complete_json_speculative_equals_plain(tiny_qwen, src):
     assert {"steps", "accepted_per_step", "time_s"} <= set(ja["stats"])
 
 
+def test_streamed_text_is_the_json_text(tiny_qwen, src):
+    base = ("complete", "--model", str(tiny_qwen), "--file", str(src), "--line", "7", "--col", "0",
+            "--max-tokens", "24", "--dtype", "float32", "--penalty", "1.2")
+    streamed, plain, js = run(*base), run(*base, "--no-stream"), run(*base, "--json")
+    assert streamed.returncode == plain.returncode == js.returncode == 0, streamed.stderr + plain.stderr
+    assert streamed.stdout == plain.stdout == json.loads(js.stdout)["text"] + "\n"
+
+
 @pytest.mark.parametrize("args, msg", [
     (["--file", "/nonexistent.py"], "file not found"),
     (["--offset", "9999"], "out of range"),
@@ -37,6 +45,7 @@ def test_complete_json_speculative_equals_plain(tiny_qwen, src):
     (["--model", "no-such-model"], "unknown model"),
     (["--temperature", "-1"], "temperature must be in 0..5"),
     (["--temperature", "0.5", "--top-p", "0"], "top_p must be in (0, 1]"),
+    (["--penalty", "0.5"], "repetition_penalty must be in 1..3"),
 ])
 def test_bad_input_one_line_exit_2(tiny_qwen, src, args, msg):
     base = {"--model": str(tiny_qwen), "--file": str(src)}

@@ -64,8 +64,10 @@ def test_text_arrives_while_decoding(engine):
 
 
 def test_on_text_returning_true_ends_the_generation(engine):
-    req = CompletionRequest(prefix=SAMPLE_CODE[:150], max_tokens=80)
-    full = engine.complete(CompletionRequest(prefix=req.prefix, max_tokens=80))
+    fulls = [engine.complete(CompletionRequest(prefix=p, suffix=s, max_tokens=80)) for p, s in cursors(6, seed=7)]
+    (pre, suf), full = max(zip(cursors(6, seed=7), fulls), key=lambda x: len(x[1].text))
+    assert len(full.text) > 20
+    req = CompletionRequest(prefix=pre, suffix=suf, max_tokens=80)
     seen = []
 
     def enough(d):

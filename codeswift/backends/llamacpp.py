@@ -65,7 +65,9 @@ class LlamaCppBackend:
 
     name = "llamacpp"
 
-    def __init__(self, model_path: str | Path, n_ctx: int = 8192, n_threads: int | None = None,
+    # n_ctx: a ~1K-token prompt plus an 8K-token generation (MAX_TOKENS); the KV cache is
+    # allocated for all of it up front (Qwen2.5-Coder-0.5B f16: 12 KiB a token, 120 MiB)
+    def __init__(self, model_path: str | Path, n_ctx: int = 9216 + 1024, n_threads: int | None = None,
                  n_batch: int = 512, max_branches: int = 64, kv_store_bytes: int = 512 << 20,
                  flash_attn: bool = False, repack: bool = True, verbose: bool = False):
         lc = import_llama_cpp()

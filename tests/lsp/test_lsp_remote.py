@@ -68,3 +68,22 @@ def test_remote_engine_reports_an_unreachable_server():
     from lsp.remote import RemoteEngine
     with pytest.raises(CodeswiftError, match="cannot reach"):
         RemoteEngine("http://127.0.0.1:9").health()
+
+
+@on_shared_loop
+async def test_generate_streams_through_the_server(remote, workspace, engine):
+    """codeswift/generate in serverUrl mode: the HTTP stream's pieces become partial results."""
+    from codeswift.types import CompletionRequest
+    from lsp.completer import _path
+    from lsp_testkit import plain
+    from test_lsp_generate import gen_params, reports
+    docs = Docs(remote, workspace)
+    text = "def walk(root):\n    "
+    uri = docs.open("remote_generate.py", text)
+    pieces = reports(remote, "remote-gen")
+    got = plain(await remote.protocol.send_request_async(
+        "codeswift/generate", gen_params(uri, end_of(text), maxTokens=60, stop="none", partialResultToken="remote-gen")))
+    want = engine.complete(CompletionRequest(prefix=text, suffix="", path=_path(uri), language="python",
+                                             max_tokens=60, stop="none", doc_id=uri))
+    assert got["text"] == want.text and "".join(p["text"] for p in pieces) == want.text
+    assert len(pieces) > 1
