@@ -43,6 +43,10 @@ class SelfDraftConfig:
     trials_first: int = 3         # proposals judged per window during them
     trials_later: int = 1         # and afterwards (keeps adapting)
     windows_per_request: int = 2  # bounds the search's time per completion
+    # Compact KV for long contexts (HFBackend.draft_scope): beyond kv_sinks + kv_recent tokens
+    # the draft attends only to the first kv_sinks and the last kv_recent (0: always all)
+    kv_sinks: int = 4
+    kv_recent: int = 1024
 
 
 @dataclass
@@ -108,7 +112,8 @@ class SelfSource(ModelDraftSource):
     def draft(self, ctx: DraftContext, prefix: list[int], max_len: int) -> ModelDraft:
         skip, be = self.search.best, self.backend
         out = ModelDraft([], [])
-        with be.draft_scope() as past:
+        window = (self.cfg.kv_sinks, self.cfg.kv_recent) if self.cfg.kv_recent > 0 else None
+        with be.draft_scope(window=window) as past:
             if past != len(ctx.tokens) - 1:
                 raise RuntimeError(f"KV holds {past} tokens, the sequence {len(ctx.tokens)}: "
                                    "the invariant of backends/base.py is broken")

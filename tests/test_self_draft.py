@@ -146,6 +146,60 @@ class KVCheckingBackend(HFBackend):
         return super().prefill(tokens, key)
 
 
+# -- compact KV for long contexts (TokenSwift's dynamic KV) ------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+def test_compact_window_drafts_as_the_model_attending_to_sinks_and_recent_tokens(deep_models, arch):
+    """Inside a (sinks, recent) window the draft's logits are those of the same layers attending
+    only to those positions (an additive mask over the full KV), and the KV comes back intact."""
+    model = deep_models[arch]
+    be = HFBackend(model)
+    seq = prompts(model.config.vocab_size, 1, 2)[0] * 2
+    past = len(seq) - 3
+    be.prefill(seq[:past])
+    before = kv_copy(be)
+    skip = frozenset({1})
+    with be.draft_scope(window=(2, 6)) as pos:
+        assert pos == past and [l.keys.shape[2] for l in be.cache.layers] == [8] * 4
+        compact = be.skip_forward(np.asarray(seq[past:]), pos, skip)
+        one = be.skip_forward(np.asarray([5]), pos + 3, skip, last_only=True)
+    assert_kv_equal(be, before)
+    # Reference: the full KV with everything but the window masked out.
+    sk = be._skipper()
+    keep = torch.zeros(past + 3, dtype=torch.bool)
+    keep[:2] = keep[past - 6:] = True
+    with be.draft_scope() as pos:
+        orig = sk._causal_mask
+
+        def windowed(rows, q):
+            m = orig(rows, q).clone()
+            m[..., :rows][..., ~keep[:rows]] = torch.finfo(model.dtype).min
+            return m
+        sk._causal_mask = windowed
+        try:
+            ref = be.skip_forward(np.asarray(seq[past:]), pos, skip)
+        finally:
+            sk._causal_mask = orig
+    assert torch.allclose(compact, ref, atol=1e-4)
+    assert one.shape[0] == 1 and torch.isfinite(one).all()
+    with be.draft_scope(window=(2, 64)) as pos:                  # short context: the whole KV
+        assert [l.keys.shape[2] for l in be.cache.layers] == [past] * 4
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_self_drafting_with_a_compact_window_is_lossless(deep_models, arch):
+    model = deep_models[arch]
+    vocab = model.config.vocab_size
+    be = KVCheckingBackend(model)
+    src = self_source(be, always=True, threshold=0.3, window=8, trials_first=2, kv_sinks=2, kv_recent=8)
+    hits = 0
+    for i, prompt in enumerate(prompts(vocab, 3, seed=5)):
+        drafter = Drafter([src], FLAT, DraftConfig(max_nodes=24))
+        got, _, _ = generate(be, prompt, 30, set(), drafter=drafter)
+        assert got == plain_greedy(model, prompt, 30), f"prompt {i}: diverged"
+        hits += drafter.completion[SELF][1]
+    assert hits > 0, "no compact-window self-draft was accepted"
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("retrieval", [False, True])
 def test_self_drafting_is_lossless(deep_models, arch, retrieval):

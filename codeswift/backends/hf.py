@@ -134,24 +134,38 @@ class HFBackend:
         return self._skipper().n_layers
 
     @contextmanager
-    def draft_scope(self, keep: int | None = None):
-        """Scratch use of the KV for drafting: yields the rows in the KV (`keep` if given: the
-        later rows are hidden meanwhile). On exit every layer holds the very tensors it held
-        before, whatever the draft appended (DynamicLayer.update concatenates into new
+    def draft_scope(self, keep: int | None = None, window: tuple[int, int] | None = None):
+        """Scratch use of the KV for drafting: yields the position the draft continues at (the
+        rows in the KV; `keep` if given: the later rows are hidden meanwhile).
+
+        `window` = (sinks, recent): a compact KV for long contexts (TokenSwift's dynamic KV, in
+        TriForce's style): the draft attends only to the first `sinks` and the last `recent`
+        positions, gathered per layer (positions keep their rotary phase, so distances stay
+        true); verification still sees all of it. On exit every layer holds the very tensors it
+        held before, whatever the draft appended (DynamicLayer.update concatenates into new
         tensors and never writes into the old ones), so verification sees the KV untouched."""
         saved = [(layer.keys, layer.values) for layer in self.cache.layers]
         try:
             if keep is not None:
                 crop_cache(self.cache, keep)
-            yield _cache_len(self.cache)
+            past = _cache_len(self.cache)
+            if window is not None and past > window[0] + window[1]:
+                idx = torch.cat([torch.arange(window[0]), torch.arange(past - window[1], past)]).to(self.model.device)
+                for layer in self.cache.layers:
+                    if getattr(layer, "keys", None) is not None and layer.keys.numel():
+                        layer.keys = layer.keys.index_select(-2, idx)
+                        layer.values = layer.values.index_select(-2, idx)
+            yield past
         finally:
             for layer, (k, v) in zip(self.cache.layers, saved):
                 layer.keys, layer.values = k, v
 
     def skip_forward(self, tokens, past: int, skip: frozenset[int], last_only: bool = False) -> torch.Tensor:
         """Inside `draft_scope`: `tokens` (a chain at positions past..) through the layers not in
-        `skip`, appending to their KV; logits [q, V] (or [1, V] with `last_only`)."""
-        return self._skipper().forward(torch.as_tensor(tokens), past, self.cache, skip, last_only)
+        `skip`, appending to their KV (which may hold fewer rows than `past`: a compact window);
+        logits [q, V] (or [1, V] with `last_only`)."""
+        return self._skipper().forward(torch.as_tensor(tokens), past, self.cache, skip, last_only,
+                                       rows=_cache_len(self.cache))
 
     def _skipper(self):
         if self._skip is None:

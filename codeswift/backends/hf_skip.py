@@ -75,15 +75,17 @@ class LayerSkipModel:
 
     @torch.inference_mode()
     def forward(self, tokens: torch.Tensor, past: int, cache, skip: frozenset[int],
-                last_only: bool = False) -> torch.Tensor:
+                last_only: bool = False, rows: int | None = None) -> torch.Tensor:
         """Run `tokens` [q] (a chain at positions past..past+q-1) through the kept layers,
-        appending to their KV in `cache`; returns logits [q, V] (or [1, V] with `last_only`)."""
+        appending to their KV in `cache`, which holds `rows` entries (default `past`; fewer for a
+        compact window); returns logits [q, V] (or [1, V] with `last_only`)."""
         l, dev = self._l, self.model.device
         q = len(tokens)
         ids = tokens.to(dev)[None]                                            # [1, q]
         pos = torch.arange(past, past + q, device=dev)[None]                  # [1, q]
         h = l.embed(ids)                                                      # [1, q, H]
-        mask = self._causal_mask(past, q) if q > 1 else None                  # q = 1 sees all the past
+        rows = past if rows is None else rows
+        mask = self._causal_mask(rows, q) if q > 1 else None                  # q = 1 sees all it holds
         if self._gpt2:
             h = l.drop(h + l.wpe(pos))
             for i, block in enumerate(l.layers):
