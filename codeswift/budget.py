@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 # Dense where it matters: llama.cpp's CPU kernels work in groups of 4 (repack) or 8 tokens, so a
 # batch of 3 can cost more than one of 4 (measured: Q4_0 24 ms for 3, 20 ms for 4 on AVX512).
 KS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+log = logging.getLogger("codeswift.budget")
 
 
 @dataclass
@@ -135,13 +138,17 @@ def load_or_measure(backend, model_id: str, vocab_size: int) -> CostCurve:
         cached = CostCurve(tuple(d["ks"]), tuple(d["ms"]))
         if cached.ks == KS and plausible(cached) and agrees(backend, cached, vocab_size):
             return cached
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):   # none yet, or truncated, or not a curve
         pass
     curve = measure(backend, vocab_size)
     if not plausible(curve):              # measured during a burst of load: once more
         curve = measure(backend, vocab_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**curve.to_json(), "for": f"{model_id} {device} {backend.dtype}"}))
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({**curve.to_json(), "for": f"{model_id} {device} {backend.dtype}"}))
+        tmp.replace(path)
+    except OSError as e:                  # a full disk or read-only cache: measure again next time
+        tmp.unlink(missing_ok=True)
+        log.warning("could not save the cost curve to %s: %s", path, e)
     return curve

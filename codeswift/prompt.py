@@ -116,13 +116,19 @@ class PromptBuilder:
         return [_vocab_id(self.tok, tok)]
 
     def cut_prefix(self, prefix: str) -> list[int]:
-        """Prefix tokens within budget, dropping whole blocks of `align_lines` lines from the top."""
+        """Prefix tokens within budget, dropping whole blocks of `align_lines` lines from the top.
+
+        Only the tail that can fit is tokenised (a megabyte prefix costs what its last lines do):
+        the start is the first block boundary at or after the first line from which the rest
+        fits, or the last line when none does."""
         lines = prefix.splitlines(keepends=True)
-        start = 0
-        ids = self.encode_lines(prefix)
-        while len(ids) > self.budget.prefix and start < len(lines) - 1:
-            start = min(start + self.budget.align_lines, len(lines) - 1)
-            ids = self.encode_lines("".join(lines[start:]))
+        fits, used = len(lines), 0
+        while fits > 0 and used + len(self._encode_cached(lines[fits - 1])) <= self.budget.prefix:
+            fits -= 1
+            used += len(self._encode_cached(lines[fits]))
+        align = self.budget.align_lines
+        start = min(-(-fits // align) * align, max(len(lines) - 1, 0))
+        ids = [t for line in lines[start:] for t in self._encode_cached(line)]
         return ids[-self.budget.prefix:]
 
     def cut_suffix(self, suffix: str) -> list[int]:

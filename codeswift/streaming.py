@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .ending import PostRules, _indent_cut
+from .ending import PostRules, indent_cut
 from .prompt import drop_typed
 
 OVERLAP = 6                # tokens decoded again before the new ones (merges, leading spaces)
@@ -106,7 +106,7 @@ class RuleStream:
             end, self.word = min(hits)
             self.fired, self.reason = True, "stop_string"
         if self.rules.n_indent > 0:
-            cut = _indent_cut(self.text[:end], self.rules.n_indent)
+            cut = indent_cut(self.text[:end], self.rules.n_indent)
             if cut is not None:
                 end, self.fired, self.reason, self.word = cut, True, "indent", ""
         if not self.fired:

@@ -9,6 +9,7 @@ Bad input (missing path, not a folder) prints one line on stderr and exits 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -76,7 +77,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         return _error(problem)
     from datastore.repo_index import RepoIndex
     tokenizer = _tokenizer(args.model)
-    index = RepoIndex.open_or_build(args.path, tokenizer, args.out, progress=not args.quiet)
+    quiet = logging.getLogger("datastore")                    # the summary or error line says it all
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        index = RepoIndex.open_or_build(args.path, tokenizer, args.out, progress=not args.quiet)
+    finally:
+        quiet.setLevel(level)
+    if index.save_error:                          # a full disk or read-only folder: nothing saved
+        return _error(index.save_error)
     r = index.report
     _summary(f"codeswift index: {r.files:,} files ({r.processed:,} processed, {r.reused:,} reused, "
              f"{r.skipped:,} skipped, {r.removed:,} removed), {r.chunks:,} chunks, {r.symbols:,} symbols, "

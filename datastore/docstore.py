@@ -127,21 +127,22 @@ class DocStore:
         return cls(files, SuffixIndex(tokens, starts, rsa))
 
 
-def list_sources(roots: Sequence[tuple[str, Path]], exclude: Sequence[str] = ()) -> list[tuple[str, Path, int]]:
+def list_sources(roots: Sequence[tuple[str, Path]], exclude: Sequence[str] = (),
+                 confine: bool = False) -> list[tuple[str, Path, int]]:
     """(rel with the root's prefix, absolute path, size) for every indexable file."""
     return [(prefix + sf.rel, sf.path, sf.size) for prefix, root in roots
-            for sf in walk_files(root, exclude)]
+            for sf in walk_files(root, exclude, confine)]
 
 
 def build_docstore(roots: Sequence[tuple[str, Path]], tokenizer, previous: DocStore | None = None,
                    progress: Progress | None = None,
-                   exclude: Sequence[str] = ()) -> tuple[DocStore, BuildReport]:
+                   exclude: Sequence[str] = (), confine: bool = False) -> tuple[DocStore, BuildReport]:
     """Index every file under the `(prefix, folder)` roots (minus gitignore-style `exclude`
-    patterns); reuse unchanged files of `previous`."""
+    patterns; with `confine`, no symlink out of a root); reuse unchanged files of `previous`."""
     t0 = time.perf_counter()
     progress = progress or Progress(False)
     report = BuildReport(reason="incremental" if previous else "fresh")
-    sources = list_sources(roots, exclude)
+    sources = list_sources(roots, exclude, confine)
     kept: dict[str, tuple[FileRecord, np.ndarray]] = {}
     todo: list[tuple[str, bytes, str]] = []
     advance = progress.stage("scanning", len(sources))

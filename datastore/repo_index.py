@@ -10,6 +10,9 @@
     index.refresh(progress=False)   # re-walk the disk: re-process changed files only, save
     index.stats() -> dict
 
+Only files inside the root are read: symlinks leading out of it are skipped (the LSP indexes
+the workspace folder with this; the HTTP service refuses such repositories outright).
+
 Persistence: one file, `ROOT/.codeswift/repo-index.npz` (or `out_dir`), written atomically
 by `datastore.storage`. An index of another format version or tokenizer, or one that fails to
 load or to pass its checks, is rebuilt from scratch; files whose content hash is unchanged are
@@ -94,6 +97,7 @@ class RepoIndex:
         self._line_tokenizer = LineTokenizer(tokenizer)
         self._removed: set[str] = set()
         self._main_defs: DefinitionIndex | None = None   # built on first chunks_for()
+        self.save_error: str | None = None               # why the last build was not saved
         self._publish()
 
     # ---- building -------------------------------------------------------------------------
@@ -110,22 +114,24 @@ class RepoIndex:
             raise NotADirectoryError(f"not a folder: {root}")
         index_path = Path(out_dir or root / ".codeswift").resolve() / INDEX_FILE
         fp = fingerprint(tokenizer)
-        previous, why = load_store(index_path, fp)
-        with Progress(progress) as bar:
-            store, report = build_docstore([("", root)], tokenizer, previous, bar)
-        if why:
-            report.reason = why
-        if report.reason != "unchanged":
-            _save(store, index_path, fp)
-        return cls(root, tokenizer, store, index_path, report, fp)
+        with storage.locked(index_path):
+            previous, why = load_store(index_path, fp)
+            with Progress(progress) as bar:
+                store, report = build_docstore([("", root)], tokenizer, previous, bar, confine=True)
+            if why:
+                report.reason = why
+            error = _save(store, index_path, fp) if report.reason != "unchanged" else None
+        index = cls(root, tokenizer, store, index_path, report, fp)
+        index.save_error = error
+        return index
 
     def refresh(self, progress: bool = False) -> BuildReport:
         """Re-walk the disk: re-process changed files, drop deleted ones, save. Unsaved edits
         (the overlay) stay on top."""
-        with Progress(progress) as bar:
-            store, report = build_docstore([("", self.root)], self.tokenizer, self.store, bar)
-        if report.reason != "unchanged":
-            _save(store, self.index_path, self._fp)
+        with storage.locked(self.index_path), Progress(progress) as bar:
+            store, report = build_docstore([("", self.root)], self.tokenizer, self.store, bar, confine=True)
+            if report.reason != "unchanged":
+                self.save_error = _save(store, self.index_path, self._fp)
         with self._lock:
             self.store, self.report, self._main_defs = store, report, None
             self._publish()
@@ -226,8 +232,11 @@ class RepoIndex:
         if hit.path in view.overlay:
             text = view.overlay[hit.path].text
         else:
+            path = (self.root / hit.path).resolve()
+            if not path.is_relative_to(self.root):          # replaced by a link out since indexed
+                return ""
             try:
-                text = (self.root / hit.path).read_text(encoding="utf-8", errors="replace")
+                text = path.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 return ""
         end = min(hit.end_line, hit.start_line - 1 + max_lines)
@@ -262,8 +271,9 @@ class RepoIndex:
                 "hidden_files": len(view.hidden), "last_build": asdict(self.report)}
 
 
-def _save(store: DocStore, path: Path, fp: str) -> None:
-    """Persist; a read-only location only costs the next start a rebuild."""
+def _save(store: DocStore, path: Path, fp: str) -> str | None:
+    """Persist; None, or why not (a read-only location or a full disk only costs the next
+    start a rebuild)."""
     try:
         meta, arrays = store.to_saved()
         storage.save(path, KIND, fp, meta, arrays)
@@ -272,3 +282,5 @@ def _save(store: DocStore, path: Path, fp: str) -> None:
             gitignore.write_text("*\n")
     except OSError as e:
         log.warning("could not save index to %s: %s", path, e)
+        return f"could not save the index to {path}: {e.strerror or e}"
+    return None

@@ -5,15 +5,20 @@ The file is an uncompressed numpy `.npz` holding named int arrays plus a JSON he
 a temporary file in the same folder, flushed to disk, then renamed over the old one, so a
 crash at any point leaves either the old index or the new one, never half of either.
 Loading raises `StaleIndex` (other version or tokenizer) or `CorruptIndex` (anything unreadable);
-callers rebuild on both.
+callers rebuild on both. Writers that read, update and save one index hold `locked(path)` (an
+flock on `path.lock`), so two of them (a `codeswift index` while an editor's server refreshes)
+take turns instead of one overwriting the other's update.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -26,6 +31,25 @@ class StaleIndex(Exception):
 
 class CorruptIndex(Exception):
     """The index file cannot be read or fails its consistency checks."""
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Exclusive lock for a read-update-save of the index at `path` (blocks while another
+    process holds it). Where no lock file can be made (read-only folder) nothing is written
+    either, so there is nothing to serialise."""
+    lock = Path(f"{path}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                                       # closing releases the lock
 
 
 def save(path: str | Path, kind: str, fingerprint: str, meta: dict,

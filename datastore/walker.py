@@ -3,7 +3,8 @@
 `walk_files(root)` yields indexable files (sorted within each folder): it honours every `.gitignore` in the
 tree (pathspec's git semantics, each file relative to its own folder), skips VCS/tool folders,
 follows symlinked folders at most once (no loops), and keeps only extensions the language
-registry knows. `read_text(path)` returns None for files that are too big, binary, not UTF-8 or
+registry knows. With `confine`, a symlink (to a folder or a file) whose real location is outside
+the root is skipped: a repository index never reads a file elsewhere. `read_text(path)` returns None for files that are too big, binary, not UTF-8 or
 minified, so callers never index those.
 """
 from __future__ import annotations
@@ -49,10 +50,17 @@ def _ignored(rel: str, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
     return verdict
 
 
-def walk_files(root: str | Path, exclude: Sequence[str] = ()) -> Iterator[SourceFile]:
+def walk_files(root: str | Path, exclude: Sequence[str] = (), confine: bool = False) -> Iterator[SourceFile]:
     """Indexable files under `root`, sorted by name within each folder; `exclude` adds
-    gitignore-style patterns (e.g. "site-packages/")."""
+    gitignore-style patterns (e.g. "site-packages/"); `confine` skips links leading out of `root`."""
     root = os.path.abspath(root)
+    real_root = os.path.realpath(root)
+
+    def outside(path: str) -> bool:
+        if not confine or not os.path.islink(path):
+            return False
+        real = os.path.realpath(path)
+        return real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep)
     reg = registry()
     specs = [("", pathspec.GitIgnoreSpec.from_lines([*ALWAYS_IGNORED, *exclude]))]
     seen_dirs: set[tuple[int, int]] = set()
@@ -68,11 +76,12 @@ def walk_files(root: str | Path, exclude: Sequence[str] = ()) -> Iterator[Source
         if spec is not None:       # top-down walk: parents' specs are already in the list
             specs.append((prefix, spec))
         # real folders before symlinked ones, so a linked folder keeps its real path
-        dirs[:] = sorted((d for d in dirs if not _ignored(prefix + d + "/", specs)),
+        dirs[:] = sorted((d for d in dirs if not _ignored(prefix + d + "/", specs)
+                          and not outside(os.path.join(folder, d))),
                          key=lambda d: (os.path.islink(os.path.join(folder, d)), d))
         for name in sorted(files):
             rel = prefix + name
-            if not reg.is_indexable(name) or _ignored(rel, specs):
+            if not reg.is_indexable(name) or _ignored(rel, specs) or outside(os.path.join(folder, name)):
                 continue
             path = Path(folder) / name
             try:

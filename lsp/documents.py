@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from lsprotocol import types
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")   # JSON can carry them; no tokenizer takes them
 MAX_DOCUMENT_CHARS = 2_000_000      # larger documents are mirrored but never completed
 MAX_PREFIX_CHARS = 16_000           # far more than any prompt budget; bounds tokenizer work
 MAX_SUFFIX_CHARS = 8_000
@@ -112,6 +113,8 @@ class Document:
             return f"document too large ({len(self.text)} characters > {MAX_DOCUMENT_CHARS})"
         if "\x00" in self.text:
             return "binary document (contains NUL characters)"
+        if LONE_SURROGATE.search(self.text):
+            return "text is not valid Unicode (a lone UTF-16 surrogate)"
         return None
 
     def cursor_window(self, offset: int) -> tuple[str, str]:

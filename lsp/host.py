@@ -103,7 +103,7 @@ class Host:
     def update_file(self, path: str, text: str | None) -> bool:
         """Give the index a file's current text (None: the file is gone). True when indexed."""
         index = self.repo_index
-        if index is None or not self._inside(path):
+        if index is None or not self.inside(path):
             return False
         if text is None:
             index.remove_file(path)
@@ -117,7 +117,8 @@ class Host:
         index.refresh(progress=False)
         return f"re-indexed {self.root}" + _file_count(index)
 
-    def _inside(self, path: str) -> bool:
+    def inside(self, path: str) -> bool:
+        """True when `path` (symlinks followed) is in the workspace folder."""
         if not self.root:
             return False
         try:

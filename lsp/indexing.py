@@ -124,7 +124,9 @@ class Indexing:
         if path is None or self._bg is None:
             return
         if doc is None:                              # closed: back to what is on disk
-            text = Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else None
+            if not self.host.inside(path):           # never read a file outside the workspace
+                return
+            text = await self._bg.submit(_disk_text, path)
         elif doc.unusable_reason():
             return
         else:
@@ -140,3 +142,11 @@ class Indexing:
             timer.cancel()
         if self._bg is not None:
             self._bg.close()
+
+
+def _disk_text(path: str) -> str | None:
+    """The file's text; None when it is gone or unreadable (it leaves the index)."""
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else None
+    except OSError:
+        return None

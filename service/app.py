@@ -48,6 +48,7 @@ class ServiceConfig:
     queue_size: int = 16
     max_body_bytes: int = 2 * 1024 * 1024
     default_max_tokens: int = 64
+    rate_limit: int = 0                  # requests a minute per client address; 0 = no limit
     model_name: str = ""
 
 
@@ -275,7 +276,7 @@ def create_app(engine: Engine, config: ServiceConfig | None = None) -> FastAPI:
 
     paths = {r.path for r in app.routes}
     app.add_middleware(Guard, token=config.token, max_body=config.max_body_bytes,
-                       metrics=svc.metrics, endpoints=lambda: paths)
+                       metrics=svc.metrics, endpoints=lambda: paths, rate_limit=config.rate_limit)
     return app
 
 

@@ -1,4 +1,5 @@
-"""ASGI middleware in front of every route: metrics, Host check, bearer token, body limits.
+"""ASGI middleware in front of every route: metrics, rate limit, Host check, bearer token,
+body limits.
 
 Checks run before the body is read, cheapest first, so an unauthenticated client cannot
 make the server buffer megabytes. The body is then read once, bounded, and replayed to the
@@ -7,6 +8,7 @@ app; later `receive()` calls go to the server (that is how handlers see a discon
 from __future__ import annotations
 
 import ipaddress
+import math
 import secrets
 import time
 from typing import Callable
@@ -42,11 +44,41 @@ def _host_of(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+class RateLimit:
+    """A token bucket per client address: `per_minute` requests a minute, in bursts of as many."""
+
+    MAX_CLIENTS = 4096                   # beyond this, clients whose bucket is full are forgotten
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}      # client -> (tokens, at)
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """0 when the client may go ahead (and is charged one request), else whole seconds to wait."""
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / 60.0
+        tokens, at = self._buckets.get(client, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - at) * rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / rate))
+        if client not in self._buckets and len(self._buckets) >= self.MAX_CLIENTS:
+            self._forget_idle(now, rate)
+        self._buckets[client] = (tokens - 1.0, now)
+        return 0
+
+    def _forget_idle(self, now: float, rate: float) -> None:
+        full = [c for c, (t, at) in self._buckets.items() if t + (now - at) * rate >= self.per_minute]
+        for c in full:
+            del self._buckets[c]
+
+
 class Guard:
     def __init__(self, app: ASGIApp, *, token: str | None, max_body: int, metrics: Metrics,
-                 endpoints: Callable[[], set[str]]):
+                 endpoints: Callable[[], set[str]], rate_limit: int = 0):
         self.app, self.token, self.max_body, self.metrics = app, token, max_body, metrics
         self._endpoints = endpoints
+        self.rate = RateLimit(rate_limit) if rate_limit > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,6 +99,13 @@ class Guard:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if scope["path"] not in OPEN_PATHS and self.rate is not None:
+            wait = self.rate.retry_after((scope.get("client") or ("?",))[0])
+            if wait:
+                await error_response(429, f"rate limit: more than {self.rate.per_minute} requests a minute "
+                                     f"from this client; retry in {wait} s", "rate_limited",
+                                     {"Retry-After": str(wait)})(scope, receive, send)
+                return
         if scope["path"] not in OPEN_PATHS:
             problem = self._check(headers)
             if problem is not None:
