@@ -252,14 +252,13 @@ def apply_rules(result: CompletionResult, rules: PostRules) -> Cut:
         pos, word = min(hits)
         text, reason = text[:pos], "stop_string"
     if rules.n_indent > 0:
-        cut = indent_cut(text, rules.n_indent)
+        cut = _indent_cut(text, rules.n_indent)
         if cut is not None:
             text, reason, word = text[:cut], "indent", ""
     return Cut(text, reason, word)
 
 
-def indent_cut(text: str, n_indent: int) -> int | None:
-    """Where llama.cpp's n_indent rule ends `text` (None: not yet)."""
+def _indent_cut(text: str, n_indent: int) -> int | None:
     # llama.cpp: once a new line has content and less indentation than n_indent, the text
     # ends right after that line's indentation. Unlike the rules above, only " " and "\t"
     # are blank here: a line holding just "\r" has content.

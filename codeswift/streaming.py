@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .ending import PostRules, indent_cut
+from .ending import PostRules, apply_rules
 from .prompt import drop_typed
+from .types import CompletionResult
 
 OVERLAP = 6                # tokens decoded again before the new ones (merges, leading spaces)
 REPLACEMENT = "\ufffd"
@@ -100,16 +101,11 @@ class RuleStream:
         if self.fired:
             return True
         self.text += delta
-        end = len(self.text)
-        hits = [(self.text.find(s), s) for s in self.rules.stop_strings if s and s in self.text]
-        if hits:
-            end, self.word = min(hits)
-            self.fired, self.reason = True, "stop_string"
-        if self.rules.n_indent > 0:
-            cut = indent_cut(self.text[:end], self.rules.n_indent)
-            if cut is not None:
-                end, self.fired, self.reason, self.word = cut, True, "indent", ""
-        if not self.fired:
+        cut = apply_rules(CompletionResult(self.text, [], ""), self.rules)   # the rules on the text so far
+        end = len(cut.text)
+        if cut.reason:
+            self.fired, self.reason, self.word = True, cut.reason, cut.word
+        else:
             end -= self._held(self.text)
         if end > self.sent:
             self.emit(self.text[self.sent:end])

@@ -111,15 +111,12 @@ class Completer:
         req.on_text = on_text
         self.generating += 1
         try:
-            fut = self._worker.submit(self._work, self.engine_of(), ticket, req)
-            ticket.waiter = fut
-            try:
-                return await fut
-            except asyncio.CancelledError:
-                ticket.cancel()
-                raise
+            result = await self._run(ticket, req)
         finally:
             self.generating -= 1
+        if result is None:                  # stopped by the engine's cancellation check
+            raise CancelledError("generation cancelled")
+        return result
 
     def request(self, doc: Document, offset: int, is_cancelled: Callable[[], bool]) -> CompletionRequest:
         """The engine request at `offset` of `doc`: completions and warm-ups build the same prompt

