@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", choices=("auto", "transformers", "llamacpp"),
                    help="verifier runtime: auto picks llama.cpp for GGUF files and known names on CPU when "
                         "llama-cpp-python is installed (pip install 'codeswift[llamacpp]'), else transformers")
+
+
+def add_corpus_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default=os.environ.get("CODESWIFT_CORPUS", "auto"), metavar="auto|off|DIR",
+                   help="general corpus as a draft source: auto = the stdlib/site-packages corpus that "
+                        "`codeswift lsp`/`serve` build on first use (or `codeswift corpus build --auto`), "
+                        "when it exists; off; or a folder from `codeswift corpus build` "
+                        "(default: $CODESWIFT_CORPUS or auto)")
 
 
 def engine_config_from_args(args: argparse.Namespace, **overrides):
@@ -51,7 +60,9 @@ def _cmd_complete(args: argparse.Namespace) -> int:
                             temperature=args.temperature, top_p=args.top_p, seed=args.seed,
                             repetition_penalty=args.penalty, penalty_window=args.penalty_window)
     validate_request(req)                     # before a model loads: bad input costs nothing
-    engine = Engine.load(engine_config_from_args(args, repo_root=args.repo, measure_cost=not args.no_speculation))
+    from .std_corpus import parse_setting
+    engine = Engine.load(engine_config_from_args(args, repo_root=args.repo, measure_cost=not args.no_speculation,
+                                                 corpus_dir=parse_setting(args.corpus)))
     stream = not args.json and not args.no_stream
     if stream:
         req.on_text = lambda piece: print(piece, end="", flush=True)
@@ -152,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", choices=("none", "line", "block"), default="none",
                    help="stop at end of line / end of block (default: %(default)s)")
     p.add_argument("--repo", help="repository root to use as a draft source")
+    add_corpus_arg(p)
     p.add_argument("--no-speculation", action="store_true", help="plain greedy decoding (reference)")
     p.add_argument("--temperature", type=float, default=0.0,
                    help="0 (default): greedy, identical to plain greedy decoding; > 0: sample, with the "

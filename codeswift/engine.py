@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .budget import CostCurve, cache_path, flat_curve, load_or_measure
 from .drafting import DraftConfig, Drafter
-from .errors import BadInputError
+from .errors import BadInputError, CodeswiftError
 from .loop import Sampler, finalize, generate
 from .penalty import Penalty
 from .prompt import PromptBudget, PromptBuilder, drop_typed
@@ -46,7 +46,8 @@ class EngineConfig:
     measure_cost: bool = True                 # measure the forward-cost curve (cached on disk)
     persist_stats: bool = True                # keep learned draft acceptance on disk across sessions
     repo_root: str | None = None              # repository to index for drafts and snippets
-    corpus_dir: str | None = None             # general corpus built by `codeswift corpus build`
+    corpus_dir: str | None = None             # general corpus folder (`codeswift corpus build`), or "auto":
+                                              # the stdlib/site-packages corpus if built (std_corpus.py)
     prompt: PromptBudget | None = None
     heal_whitespace: bool = True              # trailing spaces/tabs at the cursor: the model writes them
     draft: DraftConfig = field(default_factory=DraftConfig)
@@ -156,10 +157,12 @@ class Engine:
             from .retrieval_sources import RepoSource
             self.repo_index = self._open_repo(self.cfg.repo_root)
             srcs.append(RepoSource(self.repo_index))
+        self.corpus = None
         if CORPUS in wanted and self.cfg.corpus_dir:
-            from datastore.corpus import Corpus
             from .retrieval_sources import CorpusSource
-            srcs.append(CorpusSource(Corpus.open(self.cfg.corpus_dir, self.tokenizer)))
+            self.corpus = self._open_corpus(self.cfg.corpus_dir)
+            if self.corpus is not None:
+                srcs.append(CorpusSource(self.corpus))
         if SELF in wanted:
             from .self_draft import SelfSource, unavailable_reason
             if unavailable_reason(self.backend) is None:     # llama.cpp: no layer-skip API
@@ -167,6 +170,31 @@ class Engine:
                                        measure=self.cfg.measure_cost,
                                        persist=self.cfg.persist_stats and self.cfg.measure_cost))
         return srcs
+
+    def _open_corpus(self, where: str):
+        """The configured corpus; "auto": the automatic one if it was built, else None (it is
+        built in the background by the servers, see std_corpus.py)."""
+        if where == "auto":
+            from .std_corpus import open_auto
+            return open_auto(self.tokenizer)
+        from datastore import storage
+        from datastore.corpus import Corpus
+        try:
+            return Corpus.open(where, self.tokenizer)
+        except (FileNotFoundError, storage.StaleIndex, storage.CorruptIndex) as e:
+            raise CodeswiftError(f"corpus {where} is unusable ({type(e).__name__}: {e}); build it with "
+                                 f"`codeswift corpus build SRC... --out {where}`") from None
+
+    def attach_corpus(self, corpus) -> None:
+        """Use (or stop using, with None) a general corpus as draft source, e.g. once the
+        automatic corpus is built; completions in flight finish with the old one."""
+        from .retrieval_sources import CorpusSource
+        with self._lock:
+            self.sources = [s for s in self.sources if s.name != CORPUS]
+            self.corpus = corpus if CORPUS in self.cfg.sources else None
+            if self.corpus is not None:
+                self.sources.append(CorpusSource(self.corpus))
+            self.drafter.sources = self.sources
 
     def _pref_cache(self) -> DraftSource:
         from .pref_cache import Detokenizer, PrefCache

@@ -34,9 +34,17 @@ def register(subparsers) -> None:
     b = csub.add_parser("build", help="index code folders into a general corpus",
                         description="Index SRC folders (e.g. the Python standard library) into DIR: "
                                     "token suffix index for exact continuations and a FAISS index "
-                                    "of chunk embeddings.")
-    b.add_argument("sources", nargs="+", metavar="SRC", help="code folders")
-    b.add_argument("--out", required=True, help="corpus folder")
+                                    "of chunk embeddings. With --auto: build the automatic corpus that "
+                                    "`codeswift lsp` and `serve` otherwise build in the background on "
+                                    "first use (this Python's stdlib, then site-packages packages, "
+                                    "smallest first, up to --max-mb).")
+    b.add_argument("sources", nargs="*", metavar="SRC", help="code folders (not with --auto)")
+    b.add_argument("--out", help="corpus folder (required without --auto)")
+    b.add_argument("--auto", action="store_true",
+                   help="build the automatic stdlib + site-packages corpus into codeswift's cache")
+    b.add_argument("--workspace", help="with --auto: prefer this project's .venv/venv site-packages")
+    b.add_argument("--max-mb", type=float, default=24,
+                   help="with --auto: size cap in MiB of source (default: %(default)s)")
     b.add_argument("--embedder", choices=("hashed", "minilm"), default="hashed",
                    help="chunk embedder (default: %(default)s; measured better and ~100x faster than minilm)")
     b.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
@@ -95,6 +103,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_corpus_build(args: argparse.Namespace) -> int:
     """Build a general corpus from code folders and print a summary."""
+    if args.auto:
+        return _corpus_auto(args)
+    if not args.sources or not args.out:
+        return _error("corpus build needs SRC folders and --out DIR (or --auto)")
     for src in args.sources:
         problem = _check_folder(src)
         if problem:
@@ -108,6 +120,26 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
     _summary(f"codeswift corpus: {r.files:,} files ({r.processed:,} processed, {r.reused:,} reused, "
              f"{r.skipped:,} skipped), {r.chunks:,} chunks, {s['units']:,} units ({s['embedder']}), "
              f"{r.tokens:,} tokens in {time.perf_counter() - t0:.2f} s [{r.reason}]", s["path"])
+    return 0
+
+
+def _corpus_auto(args: argparse.Namespace) -> int:
+    from codeswift.std_corpus import build_auto, corpus_plan
+    if args.sources or args.out:
+        return _error("--auto takes no SRC folders and no --out (it uses codeswift's cache)")
+    try:
+        plan = corpus_plan(args.workspace, args.max_mb)
+    except ValueError as e:
+        return _error(str(e))
+    tokenizer = _tokenizer(args.model)
+    if not args.quiet:
+        print(f"codeswift corpus: {plan.describe()}", file=sys.stderr)
+    t0 = time.perf_counter()
+    corpus = build_auto(tokenizer, plan, progress=not args.quiet)
+    r, s = corpus.report, corpus.stats()
+    _summary(f"codeswift corpus: {s['files']:,} files ({r.processed:,} processed, {r.skipped:,} skipped), "
+             f"{s['units']:,} units, {s['tokens']:,} tokens in {time.perf_counter() - t0:.2f} s [{r.reason}]",
+             s["path"])
     return 0
 
 

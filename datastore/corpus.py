@@ -31,7 +31,7 @@ import numpy as np
 from datastore import storage
 from datastore.docstore import BuildReport, DocStore, FileRecord, build_docstore
 from datastore.embedders import make_embedder
-from datastore.progress import Progress
+from datastore.progress import Listener, Progress
 from datastore.repo_index import load_store
 from datastore.suffix_index import Continuation, lookup
 from datastore.tokens import fingerprint
@@ -82,10 +82,12 @@ class Corpus:
 
     @classmethod
     def build(cls, sources: Sequence[str | Path], out_dir: str | Path, tokenizer,
-              embedder="hashed", progress: bool = True, exclude: Sequence[str] = ()) -> "Corpus":
+              embedder="hashed", progress: bool = True, exclude: Sequence[str] = (),
+              max_bytes: int | None = None, listener: Listener | None = None) -> "Corpus":
         """Index `sources` (folders) into `out_dir/corpus.npz`, reusing unchanged files of a
         previous corpus there. `embedder`: "hashed", "minilm" or an embedder object;
-        `exclude`: gitignore-style patterns, e.g. ["site-packages/", "test/"]."""
+        `exclude`: gitignore-style patterns, e.g. ["site-packages/", "test/"]; `max_bytes`:
+        the files that fit, in source order; `listener(stage, done, total)` hears progress."""
         roots = _roots(sources)
         path = Path(out_dir).resolve() / CORPUS_FILE
         fp = fingerprint(tokenizer)
@@ -96,8 +98,8 @@ class Corpus:
             old = None
             previous, why = load_store(path, fp, KIND)     # keeps the files when only FAISS broke
             why = why or f"rebuilt ({type(e).__name__})"
-        with Progress(progress) as bar:
-            store, report = build_docstore(roots, tokenizer, previous, bar, exclude)
+        with Progress(progress, listener=listener) as bar:
+            store, report = build_docstore(roots, tokenizer, previous, bar, exclude, max_bytes=max_bytes)
             same = (old is not None and old.embedder.name == getattr(embedder, "name", embedder)
                     and (isinstance(embedder, str) or _dim(old.embedder) == _dim(embedder)))
             if same and report.reason == "unchanged":

@@ -134,15 +134,30 @@ def list_sources(roots: Sequence[tuple[str, Path]], exclude: Sequence[str] = (),
             for sf in walk_files(root, exclude, confine)]
 
 
+def _within(sources: list[tuple[str, Path, int]], max_bytes: int) -> tuple[list[tuple[str, Path, int]], int]:
+    """The first sources whose sizes add up to at most `max_bytes`, and how many were left."""
+    total = 0
+    for i, (_rel, _path, size) in enumerate(sources):
+        if total + size > max_bytes:
+            return sources[:i], len(sources) - i
+        total += size
+    return sources, 0
+
+
 def build_docstore(roots: Sequence[tuple[str, Path]], tokenizer, previous: DocStore | None = None,
                    progress: Progress | None = None,
-                   exclude: Sequence[str] = (), confine: bool = False) -> tuple[DocStore, BuildReport]:
+                   exclude: Sequence[str] = (), confine: bool = False,
+                   max_bytes: int | None = None) -> tuple[DocStore, BuildReport]:
     """Index every file under the `(prefix, folder)` roots (minus gitignore-style `exclude`
-    patterns; with `confine`, no symlink out of a root); reuse unchanged files of `previous`."""
+    patterns; with `confine`, no symlink out of a root); reuse unchanged files of `previous`.
+    `max_bytes` keeps the first files, in root order, whose sizes fit; the rest are skipped."""
     t0 = time.perf_counter()
     progress = progress or Progress(False)
     report = BuildReport(reason="incremental" if previous else "fresh")
     sources = list_sources(roots, exclude, confine)
+    if max_bytes is not None:
+        sources, over = _within(sources, max_bytes)
+        report.skipped += over
     kept: dict[str, tuple[FileRecord, np.ndarray]] = {}
     todo: list[tuple[str, bytes, str]] = []
     advance = progress.stage("scanning", len(sources))

@@ -23,6 +23,12 @@ def register(subparsers) -> None:
     p.add_argument("--no-warmup", action="store_true",
                    help="default warmup=false: no prompt prefill while the editor is idle")
     p.add_argument("--server-url", help="default serverUrl: complete with a `codeswift serve` instance")
+    p.add_argument("--corpus", default=os.environ.get("CODESWIFT_CORPUS", "auto"), metavar="auto|off|DIR",
+                   help="default corpus: auto builds this Python's stdlib and site-packages (the workspace's "
+                        "venv first) into a general corpus in the background on first use; off; or a folder "
+                        "from `codeswift corpus build` (default: $CODESWIFT_CORPUS or auto)")
+    p.add_argument("--corpus-max-mb", type=int, default=24,
+                   help="default corpusMaxMb: size cap of the automatic corpus in MiB of source (default: %(default)s)")
     p.add_argument("--log-file", help="write the log here instead of stderr")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_cmd_lsp)
@@ -34,7 +40,7 @@ def defaults_from_args(args: argparse.Namespace):
     raw = {"model": args.model, "device": args.device, "dtype": args.dtype, "backend": args.backend,
            "maxTokens": args.max_tokens,
            "debounceMs": args.debounce_ms, "index": not args.no_index, "serverUrl": args.server_url,
-           "warmup": not args.no_warmup}
+           "warmup": not args.no_warmup, "corpus": args.corpus, "corpusMaxMb": args.corpus_max_mb}
     options, warnings = parse_options(raw, Options())
     if warnings:
         raise CodeswiftError("; ".join(w.replace("initializationOptions.", "option ") for w in warnings))

@@ -68,8 +68,10 @@ class Host:
     def _load_local(self) -> CompletionEngine:
         from codeswift.engine import Engine, EngineConfig
         o = self.options
+        from codeswift.std_corpus import parse_setting
         engine = Engine.load(EngineConfig(model=o.model, device=o.device, dtype=o.dtype,
-                                          backend=o.backend, max_tokens=o.max_tokens))
+                                          backend=o.backend, max_tokens=o.max_tokens,
+                                          corpus_dir=parse_setting(o.corpus)))
         _warm_up(engine)
         # The name the user configured, not the resolved path, is what the status bar shows.
         self.info = replace(engine.info, model=Path(o.model).name if Path(o.model).exists() else o.model)
@@ -98,6 +100,31 @@ class Host:
         meanwhile, without repository drafts)."""
         self.engine.attach_repo(self.root)
         return f"indexed {self.root}" + _file_count(self.repo_index)
+
+    # -- general corpus ------------------------------------------------------------------
+    @property
+    def needs_corpus(self) -> bool:
+        """True when the automatic corpus should be built or brought up to date here."""
+        return (self.ready and not self.options.server_url and self.options.corpus.strip() == "auto"
+                and hasattr(self.engine, "attach_corpus"))
+
+    def corpus_plan(self):
+        from codeswift.std_corpus import corpus_plan
+        return corpus_plan(self.root if index_unavailable(self.root) is None else None,
+                           self.options.corpus_max_mb)
+
+    def build_corpus(self, plan, listener=None) -> str:
+        """Build or update the automatic corpus (`plan`) and give it to the engine."""
+        import time
+        from codeswift.std_corpus import build_auto
+        t0 = time.monotonic()
+        _lower_priority()
+        corpus = build_auto(self.engine.tokenizer, plan, listener)
+        if corpus.report.reason != "unchanged" or self.engine.corpus is None:
+            self.engine.attach_corpus(corpus)
+        s = corpus.stats()
+        return (f"corpus of {plan.describe()}: {s['files']:,} files, {s['tokens']:,} tokens, "
+                f"{corpus.report.reason} in {time.monotonic() - t0:.1f} s")
 
     # -- live index ----------------------------------------------------------------------
     def update_file(self, path: str, text: str | None) -> bool:
@@ -136,6 +163,16 @@ def _warm_up(engine: CompletionEngine) -> None:
                                           stop="line", doc_id="codeswift:warm-up"))
     except Exception:
         log.exception("warm-up completion failed (ignored)")
+
+
+def _lower_priority() -> None:
+    """Run this (background) thread at a lower CPU priority than the completions' thread."""
+    import os
+    import threading
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: per thread
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def _file_count(index) -> str:

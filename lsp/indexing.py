@@ -7,6 +7,9 @@ States (`codeswift/status`, docs/protocol.md):
        └──load failed──▶ error
     ready ──codeswift/reindex──▶ indexing ──▶ ready
 
+Once ready, the automatic general corpus (std_corpus.py) is built or updated on a thread of its
+own, with `$/progress` titled "codeswift: corpus"; the state stays `ready` meanwhile.
+
 Completions work in every state but `loading` and `error` (without repository drafts while
 `indexing`). Model loading, index builds and per-file index updates run one at a time on a
 background thread, never on the engine thread, so completions go on meanwhile. Edits reach the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -32,6 +36,8 @@ from .progress import Progress, ProgressServer
 log = logging.getLogger(__name__)
 
 INDEX_DELAY_S = 0.5                     # coalesce index updates while the user types
+# let the first suggestions of a session go first (tests set 0)
+CORPUS_DELAY_S = float(os.environ.get("CODESWIFT_CORPUS_DELAY_S", "5"))
 
 
 class StateServer(ProgressServer, Protocol):
@@ -52,6 +58,8 @@ class Indexing:
                  on_loaded: Callable[[], None]):
         self.ls, self.host, self.trace, self.on_loaded = ls, host, trace, on_loaded
         self._bg: Worker | None = None
+        self._corpus_bg: Worker | None = None
+        self.corpus_note = ""
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     async def load(self) -> None:
@@ -77,6 +85,37 @@ class Indexing:
             await self._run(f"indexing {self.host.root}", self.host.index)
         else:
             self.ls.set_state("ready", note)
+        if self.host.needs_corpus:
+            await asyncio.sleep(CORPUS_DELAY_S)
+            await self.build_corpus()
+
+    async def build_corpus(self) -> bool:
+        """Build or update the automatic corpus on its own thread (completions and index updates
+        go on meanwhile), with `$/progress`; a failure is logged, completions go on without it."""
+        self._corpus_bg = self._corpus_bg or Worker("codeswift-corpus")
+        try:
+            plan = await self._corpus_bg.submit(self.host.corpus_plan)
+        except Exception as e:
+            log.exception("corpus plan failed")
+            self.ls.log_message(f"codeswift: no corpus ({type(e).__name__}: {e})", types.MessageType.Warning)
+            return False
+        async with Progress(self.ls, "codeswift: corpus", f"indexing {plan.describe()}") as progress:
+            report = progress.report_threadsafe()
+
+            def listener(stage: str, done: int, total: int) -> None:
+                report(f"{stage} {done:,}/{total:,}", int(100 * done / total) if total else None)
+            try:
+                note = await self._corpus_bg.submit(self.host.build_corpus, plan, listener)
+            except Exception as e:
+                log.exception("corpus build failed")
+                progress.end_message = "failed"
+                self.ls.log_message(f"codeswift: corpus build failed ({type(e).__name__}: {e}); "
+                                    "completing without it", types.MessageType.Warning)
+                return False
+            progress.end_message = "done"
+        self.corpus_note = note
+        self.ls.log_message(note)
+        return True
 
     async def reindex(self) -> dict:
         """`codeswift/reindex`: build the index if there is none yet, else refresh it from disk."""
@@ -140,8 +179,9 @@ class Indexing:
     def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
-        if self._bg is not None:
-            self._bg.close()
+        for worker in (self._bg, self._corpus_bg):
+            if worker is not None:
+                worker.close()
 
 
 def _disk_text(path: str) -> str | None:

@@ -16,6 +16,7 @@ BACKENDS = ("auto", "transformers", "llamacpp")
 MAX_TOKENS_LIMIT = MAX_TOKENS             # the engine's own bound
 MAX_DEBOUNCE_MS = 10_000
 MAX_WARMUP_DELAY_MS = 60_000
+MAX_CORPUS_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Options:
     # 18 such answers were text the model no longer wrote). Asking again at the same place is
     # served from the cache either way: the prompt is the same, so is the answer.
     verify_cached: bool = True
+    # the general corpus: "auto" (this Python's stdlib and site-packages, built in the background
+    # on first use, at most corpus_max_mb MiB of source), "off", or a folder from `codeswift corpus build`
+    corpus: str = "auto"
+    corpus_max_mb: int = 24
 
 
 def _is_int(v: Any) -> bool:
@@ -87,6 +92,10 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "seed": ("seed", lambda v: v is None or _is_int(v) and -MAX_SEED - 1 <= v <= MAX_SEED,
              "null or a signed 64-bit integer"),
     "verifyCached": ("verify_cached", lambda v: isinstance(v, bool), "true or false"),
+    "corpus": ("corpus", lambda v: isinstance(v, str) and v.strip() != "",
+               '"auto", "off" or a corpus folder'),
+    "corpusMaxMb": ("corpus_max_mb", lambda v: _is_int(v) and 1 <= v <= MAX_CORPUS_MB,
+                    f"an integer in 1..{MAX_CORPUS_MB}"),
     "warmupDelayMs": ("warmup_delay_ms", lambda v: _is_int(v) and 0 <= v <= MAX_WARMUP_DELAY_MS,
                       f"an integer in 0..{MAX_WARMUP_DELAY_MS}"),
 }

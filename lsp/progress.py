@@ -41,10 +41,25 @@ class Progress:
             title=self.title, message=self.message, cancellable=False))
         return self
 
+    def report_threadsafe(self) -> Callable[[str, int | None], None]:
+        """`report(message, percentage)` callable from any thread (a no-op without a token)."""
+        loop = asyncio.get_running_loop()
+
+        def report(message: str, percentage: int | None = None) -> None:
+            if self.token is not None:
+                loop.call_soon_threadsafe(self._report, message, percentage)
+        return report
+
+    def _report(self, message: str, percentage: int | None) -> None:
+        if self.token is not None:                  # ended meanwhile: nothing to report on
+            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(
+                message=message, percentage=percentage))
+
     async def __aexit__(self, *exc) -> None:
         if self.token is not None:
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=self.end_message))
             self.ls.work_done_progress.tokens.pop(self.token, None)
+            self.token = None
 
 
 class RequestProgress:

@@ -168,7 +168,7 @@ class CodeswiftServer(LanguageServer):
         stats = self.completer.stats.to_json() if self.completer else {}
         return {"state": self.state, "message": self.message, "model": info.model, "device": info.device,
                 "dtype": info.dtype, "backend": info.backend, "indexProgress": self.index_progress,
-                "stats": stats}
+                "corpus": self.indexing.corpus_note if self.indexing else "", "stats": stats}
 
     def set_state(self, state: str, message: str) -> None:
         self.state, self.message = state, message

@@ -3,6 +3,8 @@ import os
 import pytest
 
 os.environ.setdefault("CODESWIFT_CACHE", "/tmp/codeswift-test-cache")
+# Servers started by tests build no automatic stdlib corpus unless a test asks (--corpus auto).
+os.environ.setdefault("CODESWIFT_CORPUS", "off")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
