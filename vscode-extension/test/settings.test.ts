@@ -11,19 +11,19 @@ test('unset settings take the documented defaults', () => {
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
     model: 'qwen2.5-coder-0.5b', device: 'auto', dtype: 'auto', backend: 'auto', maxTokens: 64, debounceMs: 75,
-    index: true, serverUrl: null, temperature: 0, verifyCached: true,
+    index: true, serverUrl: null, temperature: 0, verifyCached: true, corpus: 'auto',
   });
 });
 
 test('set values reach initializationOptions, strings trimmed', () => {
   const { settings, warnings } = readSettings(reader({
     model: ' /tmp/tiny ', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
-    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4, verifyCached: false,
+    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4, verifyCached: false, corpus: ' off ',
   }));
   assert.deepEqual(warnings, []);
   assert.deepEqual(toInitializationOptions(settings), {
     model: '/tmp/tiny', device: 'cuda:1', dtype: 'float32', backend: 'llamacpp', maxTokens: 4096, debounceMs: 0,
-    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4, verifyCached: false,
+    index: false, serverUrl: 'http://gpu-box:8000', temperature: 0.4, verifyCached: false, corpus: 'off',
   });
 });
 

@@ -23,6 +23,8 @@ export interface Settings {
   temperature: number;
   /** Typing along a suggestion: false shows its rest at once; true has the model verify it. */
   verifyCached: boolean;
+  /** General corpus: 'auto' (stdlib + site-packages, built in the background), 'off' or a folder. */
+  corpus: string;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -41,6 +43,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   index: true,
   temperature: 0,
   verifyCached: true,
+  corpus: 'auto',
 });
 
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
@@ -87,6 +90,7 @@ const CHECKS: Record<keyof Settings, [Check, string]> = {
   index: [isBool, 'true or false'],
   temperature: [(v) => typeof v === 'number' && v >= 0 && v <= 5, 'a number from 0 to 5'],
   verifyCached: [isBool, 'true or false'],
+  corpus: [(v) => isString(v) && (v as string).trim() !== '', '"auto", "off" or a corpus folder'],
 };
 
 /** Reads every setting; a missing value takes its default, a bad one its default plus a warning. */
@@ -119,6 +123,7 @@ export interface InitializationOptions {
   serverUrl: string | null;
   temperature: number;
   verifyCached: boolean;
+  corpus: string;
 }
 
 export function toInitializationOptions(s: Settings): InitializationOptions {
@@ -133,6 +138,7 @@ export function toInitializationOptions(s: Settings): InitializationOptions {
     serverUrl: s.serverUrl === '' ? null : s.serverUrl,
     temperature: s.temperature,
     verifyCached: s.verifyCached,
+    corpus: s.corpus,
   };
 }
 
