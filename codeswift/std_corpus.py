@@ -22,6 +22,8 @@ import glob
 import hashlib
 import os
 import sysconfig
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -148,6 +150,34 @@ def build_auto(tokenizer, plan: CorpusPlan, listener: Callable[[str, int, int], 
         raise FileNotFoundError("no standard library or site-packages folder to index")
     return Corpus.build(plan.roots, auto_dir(tokenizer), tokenizer, progress=progress,
                         exclude=plan.exclude, max_bytes=plan.max_bytes, listener=listener)
+
+
+def build_in_background(engine, plan: CorpusPlan | None = None, log: Callable[[str], None] | None = None,
+                        max_mb: float = DEFAULT_MAX_MB) -> threading.Thread:
+    """Build or update the automatic corpus on a low-priority daemon thread and attach it to
+    `engine` (an Engine) when done; `log` hears one line at the start and one at the end."""
+    log = log or (lambda line: None)
+
+    def run() -> None:
+        try:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: this thread
+            except (AttributeError, OSError, ValueError):
+                pass
+            p = plan or corpus_plan(max_mb=max_mb)
+            log(f"codeswift: building the corpus of {p.describe()} in the background")
+            t0 = time.monotonic()
+            corpus = build_auto(engine.tokenizer, p)
+            if corpus.report.reason != "unchanged" or engine.corpus is None:
+                engine.attach_corpus(corpus)
+            s = corpus.stats()
+            log(f"codeswift: corpus ready: {s['files']:,} files, {s['tokens']:,} tokens "
+                f"({corpus.report.reason}, {time.monotonic() - t0:.1f} s)")
+        except Exception as e:                    # never takes the server down
+            log(f"codeswift: corpus build failed ({type(e).__name__}: {e}); serving without it")
+    thread = threading.Thread(target=run, name="codeswift-corpus", daemon=True)
+    thread.start()
+    return thread
 
 
 def parse_setting(value: str | None) -> str | None:

@@ -136,3 +136,20 @@ def test_a_missing_corpus_folder_is_one_clear_error(tiny_models, tmp_path):
     with pytest.raises(CodeswiftError, match="codeswift corpus build"):
         Engine.load(EngineConfig(model=str(tiny_models["qwen2"]), device="cpu", dtype="float32",
                                  measure_cost=False, corpus_dir=str(tmp_path / "nowhere")))
+
+
+def test_background_build_attaches_and_a_failure_is_one_line(pythonlike, tiny_models, tmp_path, monkeypatch):
+    from codeswift.engine import Engine, EngineConfig
+    from codeswift.std_corpus import build_in_background
+    monkeypatch.setenv("CODESWIFT_CACHE", str(tmp_path / "cache"))
+    engine = Engine.load(EngineConfig(model=str(tiny_models["qwen2"]), device="cpu", dtype="float32",
+                                      measure_cost=False, corpus_dir="auto"))
+    std, site = pythonlike
+    lines = []
+    build_in_background(engine, corpus_plan(max_mb=1, stdlib=std, site_packages=site), lines.append).join(60)
+    assert engine.corpus is not None and len(engine.corpus.store.files) == 5
+    assert lines[0].startswith("codeswift: building the corpus of") and "corpus ready: 5 files" in lines[1]
+    lines.clear()
+    empty = std_corpus.CorpusPlan(stdlib=None, site_packages=None)
+    build_in_background(engine, empty, lines.append).join(60)
+    assert "corpus build failed" in lines[-1] and engine.corpus is not None     # the old one stays
