@@ -129,6 +129,10 @@ def _learned_stats() -> list[dict]:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
+    if args.what == "vllm":
+        from .vllm.setup import setup_vllm
+        setup_vllm(args.venv, force=args.force)
+        return 0
     from .install import setup
     res = setup(amx=args.amx, server=not args.no_server, force=args.force)
     print(f"llama.cpp ready: {res.detail}")
@@ -198,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with the instruction sets this CPU reports (GGML_NATIVE=OFF), then decode "
                                    "in a child process to prove the build. AMX is tried only where the CPU has "
                                    "it and kept only if that decode works. Takes ~5-10 minutes on 2 cores.")
-    p.add_argument("what", choices=("llamacpp",))
+    p.add_argument("what", choices=("llamacpp", "vllm"),
+                   help="llamacpp: build llama.cpp for this CPU; vllm: a separate environment with vLLM for "
+                        "`codeswift serve --engine vllm` (~/.cache/codeswift/vllm/venv, about 5 minutes)")
+    p.add_argument("--venv", metavar="DIR", help="vllm: the environment's folder (default: ~/.cache/codeswift/vllm/venv)")
     p.add_argument("--amx", choices=("auto", "on", "off"), default="auto",
                    help="auto: try AMX where the CPU reports it, fall back without (default: %(default)s)")
     p.add_argument("--no-server", action="store_true", help="skip building llama-server (a bench peer)")

@@ -62,7 +62,9 @@ class Service:
     def __init__(self, engine: Engine, config: ServiceConfig):
         self.engine, self.config = engine, config
         self.model = config.model_name or Path(engine.info.model).name
-        self.scheduler = Scheduler(engine, config.queue_size)
+        # an engine that runs requests concurrently (service/vllm_engine.py) brings its own scheduler
+        self.scheduler = (engine.scheduler(config.queue_size) if callable(getattr(engine, "scheduler", None))
+                          else Scheduler(engine, config.queue_size))
         self.metrics = Metrics(self.scheduler.depth)
         self.repos = RepoRegistry(config.roots)
 
@@ -99,6 +101,7 @@ class Service:
         if repo is None:
             raise BadInputError(f"unknown repo_id {repo_id!r} (register it with POST /v1/codeswift/repos)")
         req.snippets = req.snippets + await asyncio.to_thread(repo_snippets, repo, req)
+        req.repo_root = str(repo.path)             # read by engines that draft from it per request (vLLM)
 
     async def stream(self, request: Request, req: CompletionRequest, rules: PostRules,
                      events: "StreamEvents", repo_id: str | None = None) -> EventSourceResponse:

@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 
-from codeswift.cli import add_engine_args, engine_config_from_args
+from codeswift.cli import add_corpus_arg, add_engine_args, engine_config_from_args
 from codeswift.errors import CodeswiftError
 from codeswift.types import MAX_TOKENS
 
@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-tokens", type=int, default=64,
                    help="tokens generated when a request does not say (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    add_corpus_arg(p)
+    from .vllm_cli import add_args as add_vllm_args
+    add_vllm_args(p)
     p.set_defaults(func=_cmd_serve)
 
 
@@ -57,6 +60,8 @@ def check_args(args: argparse.Namespace) -> None:
     for root in args.root:
         if not os.path.isdir(root):
             raise CodeswiftError(f"--root {root} is not a folder")
+    from .vllm_cli import check_args as check_vllm_args
+    check_vllm_args(args)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -74,16 +79,25 @@ def bind(host: str, port: int) -> socket.socket:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     check_args(args)
+    if getattr(args, "engine", "codeswift") == "vllm":
+        from . import vllm_cli
+        vllm_cli.reexec(args, sys.argv[1:])          # returns only where vLLM runs in this python
     sock = bind(args.host, args.port)
     import uvicorn
 
-    from codeswift.engine import Engine
-
     from .app import ServiceConfig, create_app
-    engine = Engine.load(engine_config_from_args(args, max_tokens=args.max_tokens))
     config = ServiceConfig(token=args.token, roots=tuple(args.root), queue_size=args.queue_size,
                            max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                            default_max_tokens=args.max_tokens, rate_limit=args.rate_limit)
+    if getattr(args, "engine", "codeswift") == "vllm":
+        return vllm_cli.serve(args, sock, config)
+
+    from codeswift.engine import Engine
+    from codeswift.std_corpus import build_in_background, parse_setting
+    corpus = parse_setting(args.corpus)
+    engine = Engine.load(engine_config_from_args(args, max_tokens=args.max_tokens, corpus_dir=corpus))
+    if corpus == "auto":
+        build_in_background(engine, log=lambda line: print(line, file=sys.stderr, flush=True))
     app = create_app(engine, config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

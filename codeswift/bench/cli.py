@@ -28,11 +28,30 @@ def register(sub) -> None:
                         "modes, see --server-draft). Each family is compared with its own greedy run (default: "
                         "%(default)s; with --backend llamacpp: llamacpp-ar,llamacpp-pld,codeswift-llamacpp, plus the "
                         "four llama-server methods when a llama-server binary is built: codeswift setup llamacpp --server)")
-    p.add_argument("--mode", choices=("cold", "session", "long"), default="cold",
+    p.add_argument("--mode", choices=("cold", "session", "long", "load"), default="cold",
                    help="cold: each task once from scratch; session: simulate typing the gold span; long: "
                         "each distinct file of the tasks generated from its first --head-lines lines (use with "
                         "--max-tokens 2048; stop none), reported as tokens/step over the output, first-token "
-                        "time, repetition (distinct-n) and peak memory")
+                        "time, repetition (distinct-n) and peak memory; load: --editors simulated editors typing "
+                        "sessions at once against --engines HTTP servers (throughput, latency and TTFT p50/p95, "
+                        "identical outputs; --methods is not used)")
+    p.add_argument("--editors", default="1,4,16,64",
+                   help="load mode: editor counts to run, comma-separated (default: %(default)s)")
+    p.add_argument("--engines", default="serve,vllm,vllm-ngram,vllm-codeswift",
+                   help="load mode: serve (codeswift serve), vllm, vllm-ngram, vllm-codeswift (codeswift serve "
+                        "--engine vllm --vllm-spec none|ngram|codeswift); one that cannot start is reported as "
+                        "skipped (default: %(default)s)")
+    p.add_argument("--stagger-ms", type=float, default=100.0,
+                   help="load mode: editor i starts i times this after the first (default: %(default)s)")
+    p.add_argument("--think-ms", type=float, default=0.0,
+                   help="load mode: pause between an answer and the editor's next request (default: %(default)s)")
+    p.add_argument("--vllm-spec-tokens", type=int, metavar="N",
+                   help="load mode: draft tokens per step for vllm-ngram and vllm-codeswift (default: the server's)")
+    p.add_argument("--vllm-python", metavar="PATH",
+                   help="load mode: python of the vLLM environment for the vllm engines (default: the server's choice)")
+    p.add_argument("--vllm-args", default="", metavar="FLAGS",
+                   help="load mode: more `codeswift serve` flags for the vllm engines, one string "
+                        "(e.g. \"--vllm-max-model-len 4096\")")
     p.add_argument("--head-lines", type=int, default=40, help="long mode: lines of the file in the prompt (default: %(default)s)")
     p.add_argument("--penalty", type=float, default=1.0,
                    help="contextual repetition penalty for codeswift's methods and their greedy references (1: off; "
@@ -71,5 +90,8 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    if args.mode == "load":
+        from .load import run_load        # HTTP servers in processes: no model in this one
+        return 0 if run_load(args) else 1
     from .run import run_bench            # heavy (torch, transformers): only when benchmarking
     return 0 if run_bench(args) else 1
