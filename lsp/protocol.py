@@ -2,6 +2,7 @@
 
 - A request whose params do not match the LSP schema gets an InvalidParams error reply
   (pygls would log it and never answer, leaving the client waiting).
+- A codeswift/* request without `params` (JSON-RPC allows it) is read as params null.
 - Open documents are mirrored by `lsp.documents` (exact LSP line rules, strict positions),
   so pygls' own copy of each document is not kept; the user handlers still run.
 """
@@ -42,6 +43,8 @@ class CodeswiftProtocol(LanguageServerProtocol):
     lsp_text_document__did_close = _user_handler_only(types.TEXT_DOCUMENT_DID_CLOSE)
 
     def structure_message(self, data: dict[str, Any]):
+        if isinstance(data, dict) and str(data.get("method", "")).startswith("codeswift/") and "params" not in data:
+            data = {**data, "params": None}          # JSON-RPC allows no params; pygls' converter does not
         try:
             return super().structure_message(data)
         except JsonRpcException as e:

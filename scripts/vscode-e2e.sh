@@ -9,12 +9,20 @@
 #   ghost  the real `codeswift lsp` with a tiny random model -> ghost text appears while typing,
 #          Tab inserts it, the status bar shows the speed of the last completion
 #   badmodel  the real server with codeswift.model = a missing path -> error naming the model
-# Usage: scripts/vscode-e2e.sh [error|stub|badmodel|ghost|all]...   (default: all)
+#   real   a real model (CODESWIFT_E2E_MODEL, default Qwen2.5-Coder-0.5B, pulled beforehand) in a
+#          workspace of standard-library modules (e2e/real_expected.py): in textwrap.py's indent()
+#          a line-mode and a block-mode completion, each ghost text equal to the model's greedy
+#          text from `codeswift complete --no-speculation` at that cursor; Tab inserts the first,
+#          Ctrl+Right (Accept Next Word) only the first word of the second; the status bar shows
+#          the speed; screenshots e2e/screenshot-real-{ghost,accepted,ghost2,word}.png.
+#          Not in `all` (needs the model; ~6.5 min on a busy 2-core box, 5 of them loading it).
+# Usage: scripts/vscode-e2e.sh [error|stub|badmodel|ghost|real|all]...   (default: all)
 # Slow (first run installs and compiles code-server's native modules, ~3 min on 2 cores);
 # not part of CI. Needs: node 20, apt packages chromium ripgrep libkrb5-dev build-essential.
 # Env: CODESWIFT_E2E_CACHE (code-server install, default ~/.cache/codeswift-e2e),
-#      CODESWIFT_BIN (default .venv/bin/codeswift), CODESWIFT_E2E_MODEL (default: a tiny model
-#      made with codeswift.testing.make_tiny_model), CODESWIFT_E2E_KEEP=1 keeps the temp dir.
+#      CODESWIFT_BIN (default .venv/bin/codeswift), CODESWIFT_E2E_MODEL (ghost: default a tiny model
+#      made with codeswift.testing.make_tiny_model; real: default qwen2.5-coder-0.5b),
+#      CODESWIFT_E2E_KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,8 +97,21 @@ tiny_model() {
   echo "$dir"
 }
 
+# The real scenario's model: a known name must have been pulled (no download in the middle of a test).
+real_model() {
+  local model=${CODESWIFT_E2E_MODEL:-qwen2.5-coder-0.5b}
+  local state
+  state=$("$CODESWIFT" models list | awk -v m="$model" '$1 == m { print $3 == "pulled" ? "pulled" : "missing" }')
+  if [ "$state" = missing ]; then
+    echo "model $model is not pulled; run: $CODESWIFT models pull $model" >&2; exit 1
+  fi
+  echo "$model"
+}
+
 CS_PID=
 TMP=
+DRIVE_FILE=hello.py   # the file the driver opens
+DRIVE_ARGS=()         # more driver arguments
 cleanup() {
   if [ -n "$CS_PID" ]; then kill "$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; fi
   if [ -n "$TMP" ] && [ -z "${CODESWIFT_E2E_KEEP:-}" ]; then rm -rf "$TMP"; fi
@@ -104,14 +125,18 @@ run_scenario() {
   local name=$1 settings=$2 screenshot=$3 expect=${4:-} port=$((20000 + RANDOM % 20000))
   local dir=$TMP/$name
   mkdir -p "$dir/User" "$dir/extensions" "$dir/workspace/.vscode"
-  # The document the test types into: the tests' sample module (codeswift.testing.SAMPLE_CODE),
-  # up to the method the test then writes itself.
-  "$PYTHON" - "$dir/workspace/hello.py" <<'PY'
+  if declare -F "prepare_$name" >/dev/null; then
+    "prepare_$name" "$dir/workspace"   # a scenario's own files (prepare_real)
+  else
+    # The document the test types into: the tests' sample module (codeswift.testing.SAMPLE_CODE),
+    # up to the method the test then writes itself.
+    "$PYTHON" - "$dir/workspace/hello.py" <<'PY'
 import sys
 from codeswift.testing import SAMPLE_CODE
 head = '"""A small module for the codeswift VS Code end-to-end test."""\n\n\n'
 open(sys.argv[1], "w").write(head + SAMPLE_CODE[:SAMPLE_CODE.index("    def pop")])
 PY
+  fi
   echo "$settings" >"$dir/workspace/.vscode/settings.json"
   cat >"$dir/User/settings.json" <<'EOF'
 {
@@ -144,8 +169,8 @@ EOF
   log "[$name] driving VS Code in headless chromium"
   local rc=0
   NODE_PATH=$CACHE/node_modules node "$EXT/e2e/drive.cjs" --scenario "$name" \
-    --url "http://127.0.0.1:$port/?folder=$dir/workspace" --file hello.py \
-    --screenshot "$screenshot" --profile "$dir/chromium" ${expect:+--expect "$expect"} || rc=$?
+    --url "http://127.0.0.1:$port/?folder=$dir/workspace" --file "$DRIVE_FILE" \
+    --screenshot "$screenshot" --profile "$dir/chromium" ${expect:+--expect "$expect"} "${DRIVE_ARGS[@]}" || rc=$?
   kill "$CS_PID" 2>/dev/null || true; wait "$CS_PID" 2>/dev/null || true; CS_PID=
   if [ $rc -ne 0 ]; then
     echo "--- code-server log (tail)"; tail -30 "$dir/code-server.log"
@@ -153,6 +178,14 @@ EOF
     find "$dir/logs" -name '*codeswift*' -exec tail -40 {} \; 2>/dev/null || true
     return $rc
   fi
+}
+
+# The real scenario's workspace and plan: the expected ghost texts, from `codeswift complete`.
+prepare_real() {
+  log "[real] expected completions: codeswift complete --no-speculation with $REAL_MODEL"
+  local t0=$SECONDS
+  "$PYTHON" "$EXT/e2e/real_expected.py" "$CODESWIFT" "$REAL_MODEL" "$1" "$TMP/real-plan.json"
+  echo "(computed in $((SECONDS - t0)) s)"
 }
 
 need_lsp() {
@@ -192,7 +225,20 @@ for scenario in $SCENARIOS; do
       model=$(tiny_model)
       run_scenario ghost "{\"codeswift.serverPath\": \"$CODESWIFT\", \"codeswift.model\": \"$model\",
         \"codeswift.device\": \"cpu\", \"codeswift.maxTokens\": 16, \"codeswift.languages\": [\"python\"]}" "$EXT/e2e/screenshot.png" ;;
-    *) echo "unknown scenario $scenario (error|stub|badmodel|ghost|all)" >&2; exit 2 ;;
+    real)
+      need_lsp
+      REAL_MODEL=$(real_model)
+      # Default device, backend and maxTokens (64), as a user gets them; verifyCached (the default)
+      # makes typing along a suggestion show exactly the model's greedy text.
+      DRIVE_FILE=textwrap.py DRIVE_ARGS=(--plan "$TMP/real-plan.json")
+      t0=$SECONDS
+      run_scenario real "{\"codeswift.serverPath\": \"$CODESWIFT\", \"codeswift.model\": \"$REAL_MODEL\",
+        \"codeswift.verifyCached\": true}" "$EXT/e2e/screenshot-real.png"
+      DRIVE_FILE=hello.py DRIVE_ARGS=()
+      # Every request of the extension parsed on the server (one without params once did not).
+      ! grep -r "malformed params" "$TMP/real/logs" || { echo "the server could not parse a request" >&2; exit 1; }
+      echo "real scenario: $((SECONDS - t0)) s" ;;
+    *) echo "unknown scenario $scenario (error|stub|badmodel|ghost|real|all)" >&2; exit 2 ;;
   esac
 done
 log "e2e passed: $SCENARIOS"

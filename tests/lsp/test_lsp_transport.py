@@ -60,3 +60,10 @@ async def test_tcp_server_answers_initialize_and_status(workspace):
         if proc.poll() is None:
             proc.kill()
         await client.stop()
+
+
+def test_a_codeswift_request_without_params_is_answered():
+    """JSON-RPC lets a request leave `params` out (the VS Code client did for codeswift/status)."""
+    from lsp.server import SERVER
+    message = SERVER.protocol.structure_message({"jsonrpc": "2.0", "id": 7, "method": "codeswift/status"})
+    assert type(message).__name__ == "JsonRPCRequestMessage" and message.params is None

@@ -114,7 +114,9 @@ export class ServerSession {
 
   async request<R>(method: string, params?: unknown): Promise<R> {
     if (this.client === undefined || !this.client.isRunning()) throw new Error('the codeswift server is not running');
-    return params === undefined ? this.client.sendRequest<R>(method) : this.client.sendRequest<R>(method, params);
+    // Always with params: a request without them (codeswift/status, codeswift/reindex) fails to
+    // parse in the Python server (pygls: "malformed params"), though JSON-RPC allows leaving them out.
+    return this.client.sendRequest<R>(method, params ?? {});
   }
 
   /** `codeswift/generate`: `onPiece` gets each streamed piece (partial results on the request's
