@@ -19,7 +19,7 @@ from .prompt import PromptBudget, PromptBuilder, drop_typed
 from .sources import CONTEXT, CORPUS, PREF, REPO, SELF, ContextSource, DraftSource
 from .ending import cut_text, make_stop
 from .timing import TimingPolicy
-from .backends.base import Backend
+from .backends.base import Backend, WarmPacer
 from .types import MAX_TOKENS, CompletionRequest, CompletionResult, EngineInfo
 
 if TYPE_CHECKING:
@@ -54,6 +54,11 @@ class EngineConfig:
     self_draft: SelfDraftConfig | None = None  # the `self` source (None: SelfDraftConfig())
 
 
+# Warm-up passes aim at this long: a completion arriving meanwhile waits about one pass (work it
+# reuses when it asks for the same prompt); bigger passes prefill faster per token.
+WARM_TARGET_MS = 300.0
+
+
 class Engine:
     """Completions of one model behind one Backend (see backends/base.py).
 
@@ -78,6 +83,7 @@ class Engine:
                                DraftConfig(**{**self.cfg.draft.__dict__, "tree": self.cfg.tree}),
                                TimingPolicy(enabled=self.cfg.timing))
         self._lock = threading.Lock()
+        self._warm_pacer: WarmPacer | None = None
         self._token_texts: dict[int, str] = {}
         self._stats_path = (cache_path(self.model_id, self.backend.device, self.backend.dtype, "acceptance")
                             if self.cfg.persist_stats and self.cfg.measure_cost else None)
@@ -242,8 +248,10 @@ class Engine:
         with self._lock:
             prompt = self.prompts.build(req)
             # The completion's last prompt token is recomputed anyway: cache all but it.
+            if self._warm_pacer is None:
+                self._warm_pacer = WarmPacer(self.warm_chunk(), WARM_TARGET_MS if self.cfg.measure_cost else None)
             return self.backend.warm(prompt[:-1], req.doc_id or req.path or "default", req.is_cancelled,
-                                     chunk=self.warm_chunk())
+                                     chunk=self._warm_pacer)
 
     def opening_offset(self, text: str) -> int:
         """Where to warm a document just opened (the cursor is unknown; editors mostly start at the
@@ -258,9 +266,10 @@ class Engine:
         return offset
 
     def warm_chunk(self, target_ms: float = 150.0) -> int:
-        """Tokens per warm-up forward pass: as many as take ~`target_ms` on this device by the
-        measured cost curve, so a completion arriving meanwhile waits at most about that long
-        (on a GPU the chunk is large, on 2 CPU cores a few dozen tokens)."""
+        """Tokens of the first warm-up forward pass: as many as take ~`target_ms` on this device
+        by the measured cost curve (on a GPU the chunk is large, on 2 CPU cores a few dozen
+        tokens); later passes are sized by their own measured time (WarmPacer, WARM_TARGET_MS),
+        since a curve measured on a busy machine overstates the cost."""
         per_token = self.cost(self.cost.ks[-1]) / self.cost.ks[-1]
         return int(min(512, max(16, target_ms / max(per_token, 1e-3)))) if self.cfg.measure_cost else 128
 

@@ -168,3 +168,36 @@ def test_learned_acceptance_survives_a_restart(tiny_qwen, tmp_path, monkeypatch)
     assert other.drafter.export_stats() == []
     (tmp_path / "acceptance").joinpath(first._stats_path.name).write_text("not json")
     assert Engine.from_hf(model, tok, EngineConfig(), model_id="tiny").drafter.export_stats() == []
+
+
+def test_warm_pacer_sizes_passes_by_their_measured_time():
+    from codeswift.backends.base import WarmPacer
+    p = WarmPacer(16, target_ms=300)
+    p.took(16, 0.100)                      # under half the target: double
+    assert p.size == 32
+    p.took(10, 0.001)                      # a partial (last) pass says nothing
+    assert p.size == 32
+    p.took(32, 0.200)                      # within the band: keep
+    assert p.size == 32
+    p.took(32, 0.700)                      # over twice the target: halve
+    assert p.size == 16
+    p.took(16, 2.0)                        # never below lo
+    assert p.size == 16
+    big = WarmPacer(512, target_ms=300)
+    big.took(512, 0.001)
+    assert big.size == 512                 # never above hi
+    fixed = WarmPacer.of(64)
+    fixed.took(64, 0.0)
+    assert fixed.size == 64 and WarmPacer.of(big) is big
+
+
+def test_paced_warm_up_grows_its_passes_and_stays_exact(engine):
+    from codeswift.backends.base import WarmPacer
+    req = CompletionRequest(prefix=CODE * 6, max_tokens=16, doc_id="warm-paced")
+    engine.backend.store.clear()
+    pacer = WarmPacer(16, target_ms=1e6)   # every pass is "fast": sizes double up to 512
+    prompt = engine.prompts.build(req)[:-1]
+    cached = engine.backend.warm(prompt, "warm-paced", None, chunk=pacer)
+    assert cached == len(prompt) and pacer.size > 16
+    res = engine.complete(req)
+    assert res.stats["reused_prompt_tokens"] == cached and res.tokens == reference(engine, req)

@@ -247,3 +247,15 @@ def test_sampling_runs_on_llamacpp_and_is_seed_deterministic(tiny):
                      sampler=Sampler(0.8, seed=s))[0] for s in (3, 3, 4)]
     assert runs[0] == runs[1] and len(runs[0]) > 0
     assert all(0 <= t < tiny.n_vocab for t in runs[2])
+
+
+def test_paced_warm_up_is_reused_and_exact(tiny):
+    from codeswift.backends.base import WarmPacer
+    prompt = (prompts(tiny.n_vocab, 1, seed=5)[0] * 20)[:300]
+    want = greedy(tiny, prompt, 16)
+    tiny.store.clear()
+    pacer = WarmPacer(16, target_ms=1e6)           # every pass "fast": 16, 32, 64, ... tokens
+    assert tiny.warm(prompt[:-1], "W", None, chunk=pacer) == len(prompt) - 1
+    assert pacer.size > 16
+    got, _, st = speculative(tiny, prompt, 16, seed=0, key="W")
+    assert got == want and st.reused_tokens == len(prompt) - 1

@@ -53,7 +53,33 @@ class Backend(Protocol):
         """The sequence is done; `tokens` are the ones whose KV is cached (for reuse under `key`)."""
         ...
 
-    def warm(self, tokens: list[int], key: str, is_cancelled=None, chunk: int = 128) -> int:
+    def warm(self, tokens: list[int], key: str, is_cancelled=None, chunk: "int | WarmPacer" = 128) -> int:
         """Prefill `tokens` under `key` without generating (editor idle time); returns the
-        tokens now cached. Stops early, keeping what it computed, when `is_cancelled()` is true."""
+        tokens now cached. Stops early, keeping what it computed, when `is_cancelled()` is true.
+        `chunk`: tokens per forward pass, or a WarmPacer that sizes each pass and hears its time."""
         ...
+
+
+class WarmPacer:
+    """Tokens per warm-up forward pass, adjusted by measurement: a pass of `size` tokens that
+    took under half of `target_ms` doubles it, one over twice `target_ms` halves it (between
+    `lo` and `hi`). Prefill costs less per token in bigger passes (2.6x less at 256 than at 16
+    tokens with llama.cpp on 2 CPU cores), and a completion that arrives during a pass waits at
+    most about one pass, which is work it reuses when it asks for the same prompt."""
+
+    def __init__(self, size: int, target_ms: float | None = None, lo: int = 16, hi: int = 512):
+        self.size, self.target_ms, self.lo, self.hi = max(1, int(size)), target_ms, lo, hi
+
+    @classmethod
+    def of(cls, chunk: "int | WarmPacer") -> "WarmPacer":
+        return chunk if isinstance(chunk, WarmPacer) else cls(chunk)    # an int: fixed passes
+
+    def took(self, tokens: int, seconds: float) -> None:
+        """A pass of `tokens` took `seconds`: adjust the next size (only full passes count)."""
+        if self.target_ms is None or tokens < self.size:
+            return
+        ms = seconds * 1000
+        if ms < self.target_ms / 2 and self.size * 2 <= self.hi:
+            self.size *= 2
+        elif ms > self.target_ms * 2 and self.size // 2 >= self.lo:
+            self.size //= 2

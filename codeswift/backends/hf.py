@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from transformers import DynamicCache
 
 from ..kvreuse import KVStore
+from .base import WarmPacer
 
 
 def _cache_nbytes(cache: DynamicCache) -> int:
@@ -80,9 +82,14 @@ class HFBackend:
         taken = self.store.take(key, ids)
         cache, done = taken if taken is not None else (DynamicCache(config=self.model.config), 0)
         crop_cache(cache, done) if taken is not None else None
+        pacer = WarmPacer.of(chunk)
         while done < len(ids) and not (is_cancelled and is_cancelled()):
-            part = torch.as_tensor(ids[done:done + chunk], device=self.model.device)
+            part = torch.as_tensor(ids[done:done + pacer.size], device=self.model.device)
+            t0 = time.perf_counter()
             self.model(input_ids=part[None], past_key_values=cache, use_cache=True, logits_to_keep=1)
+            if part.device.type == "cuda":
+                torch.cuda.synchronize(part.device)       # time the pass, not its launch
+            pacer.took(len(part), time.perf_counter() - t0)
             done += len(part)
         if done:
             self.store.put(key, ids[:done], cache, _cache_nbytes(cache))

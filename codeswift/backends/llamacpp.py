@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..errors import BadInputError, ModelLoadError
 from ..kvreuse import KVStore, common_prefix_len
+from .base import WarmPacer
 
 INSTALL_HINT = "llama.cpp backend needs llama-cpp-python: pip install 'codeswift[llamacpp]'"
 
@@ -188,11 +190,14 @@ class LlamaCppBackend:
         """Prefill `tokens` under `key` without generating (editor idle time); stops when
         `is_cancelled()` turns true, keeping what was computed. Returns the tokens now cached."""
         ids = np.asarray(tokens, np.int64)
+        pacer = WarmPacer.of(chunk)
         done = self._load_prefix(ids, key)
         self._truncate(done)
         while done < len(ids) and not (is_cancelled and is_cancelled()):
-            part = ids[done:done + min(chunk, self.n_batch)]
+            part = ids[done:done + min(pacer.size, self.n_batch)]
+            t0 = time.perf_counter()
             self._decode(part, done + np.arange(len(part)), None, last_only=None)
+            pacer.took(len(part), time.perf_counter() - t0)
             done += len(part)
             self.n_past = done
         self.finish(ids.tolist(), key)
