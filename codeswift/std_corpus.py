@@ -152,27 +152,37 @@ def build_auto(tokenizer, plan: CorpusPlan, listener: Callable[[str, int, int], 
                         exclude=plan.exclude, max_bytes=plan.max_bytes, listener=listener)
 
 
+def lower_thread_priority() -> None:
+    """Run the calling (background) thread at a lower CPU priority than the completions' thread."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: per thread
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def update_engine(engine, plan: CorpusPlan, listener: Callable[[str, int, int], None] | None = None) -> str:
+    """Build or update the automatic corpus from `plan` on this thread, at a lower priority, and
+    give it to `engine` (an Engine) unless nothing changed; returns what it holds, in a line."""
+    lower_thread_priority()
+    t0 = time.monotonic()
+    corpus = build_auto(engine.tokenizer, plan, listener)
+    if corpus.report.reason != "unchanged" or engine.corpus is None:
+        engine.attach_corpus(corpus)
+    s = corpus.stats()
+    return (f"{s['files']:,} files, {s['tokens']:,} tokens, {corpus.report.reason} "
+            f"in {time.monotonic() - t0:.1f} s")
+
+
 def build_in_background(engine, plan: CorpusPlan | None = None, log: Callable[[str], None] | None = None,
                         max_mb: float = DEFAULT_MAX_MB) -> threading.Thread:
-    """Build or update the automatic corpus on a low-priority daemon thread and attach it to
-    `engine` (an Engine) when done; `log` hears one line at the start and one at the end."""
+    """`update_engine` on a daemon thread; `log` hears one line at the start and one at the end."""
     log = log or (lambda line: None)
 
     def run() -> None:
         try:
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: this thread
-            except (AttributeError, OSError, ValueError):
-                pass
             p = plan or corpus_plan(max_mb=max_mb)
             log(f"codeswift: building the corpus of {p.describe()} in the background")
-            t0 = time.monotonic()
-            corpus = build_auto(engine.tokenizer, p)
-            if corpus.report.reason != "unchanged" or engine.corpus is None:
-                engine.attach_corpus(corpus)
-            s = corpus.stats()
-            log(f"codeswift: corpus ready: {s['files']:,} files, {s['tokens']:,} tokens "
-                f"({corpus.report.reason}, {time.monotonic() - t0:.1f} s)")
+            log(f"codeswift: corpus ready: {update_engine(engine, p)}")
         except Exception as e:                    # never takes the server down
             log(f"codeswift: corpus build failed ({type(e).__name__}: {e}); serving without it")
     thread = threading.Thread(target=run, name="codeswift-corpus", daemon=True)

@@ -115,16 +115,8 @@ class Host:
 
     def build_corpus(self, plan, listener=None) -> str:
         """Build or update the automatic corpus (`plan`) and give it to the engine."""
-        import time
-        from codeswift.std_corpus import build_auto
-        t0 = time.monotonic()
-        _lower_priority()
-        corpus = build_auto(self.engine.tokenizer, plan, listener)
-        if corpus.report.reason != "unchanged" or self.engine.corpus is None:
-            self.engine.attach_corpus(corpus)
-        s = corpus.stats()
-        return (f"corpus of {plan.describe()}: {s['files']:,} files, {s['tokens']:,} tokens, "
-                f"{corpus.report.reason} in {time.monotonic() - t0:.1f} s")
+        from codeswift.std_corpus import update_engine
+        return f"corpus of {plan.describe()}: {update_engine(self.engine, plan, listener)}"
 
     # -- live index ----------------------------------------------------------------------
     def update_file(self, path: str, text: str | None) -> bool:
@@ -163,16 +155,6 @@ def _warm_up(engine: CompletionEngine) -> None:
                                           stop="line", doc_id="codeswift:warm-up"))
     except Exception:
         log.exception("warm-up completion failed (ignored)")
-
-
-def _lower_priority() -> None:
-    """Run this (background) thread at a lower CPU priority than the completions' thread."""
-    import os
-    import threading
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: per thread
-    except (AttributeError, OSError, ValueError):
-        pass
 
 
 def _file_count(index) -> str:

@@ -206,6 +206,19 @@ def _sse(events: list[tuple[str | None, Any]]) -> EventSourceResponse:
     return EventSourceResponse(gen(), sep="\n")
 
 
+def http_server(app: FastAPI, sock, log_level: str, engine_note: str = ""):
+    """The uvicorn server for `app` on the bound `sock`, after the start-up line on stderr."""
+    import sys
+
+    import uvicorn
+    svc: Service = app.state.service
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"codeswift serve: http://{shown}:{port} (model {svc.model}, {engine_note + ', ' if engine_note else ''}"
+          f"{'token required' if svc.config.token else 'no token, loopback only'})", file=sys.stderr, flush=True)
+    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, server_header=False, timeout_graceful_shutdown=5))
+
+
 def create_app(engine: Engine, config: ServiceConfig | None = None) -> FastAPI:
     """The FastAPI app around a loaded in-process engine."""
     config = config or ServiceConfig()

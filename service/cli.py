@@ -83,9 +83,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from . import vllm_cli
         vllm_cli.reexec(args, sys.argv[1:])          # returns only where vLLM runs in this python
     sock = bind(args.host, args.port)
-    import uvicorn
 
-    from .app import ServiceConfig, create_app
+    from .app import ServiceConfig, create_app, http_server
     config = ServiceConfig(token=args.token, roots=tuple(args.root), queue_size=args.queue_size,
                            max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                            default_max_tokens=args.max_tokens, rate_limit=args.rate_limit)
@@ -98,12 +97,5 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     engine = Engine.load(engine_config_from_args(args, max_tokens=args.max_tokens, corpus_dir=corpus))
     if corpus == "auto":
         build_in_background(engine, log=lambda line: print(line, file=sys.stderr, flush=True))
-    app = create_app(engine, config)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"codeswift serve: http://{shown}:{port} (model {app.state.service.model}, "
-          f"{'token required' if args.token else 'no token, loopback only'})", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, server_header=False,
-                                           timeout_graceful_shutdown=5))
-    server.run(sockets=[sock])
+    http_server(create_app(engine, config), sock, args.log_level).run(sockets=[sock])
     return 0

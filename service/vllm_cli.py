@@ -126,20 +126,12 @@ def serve(args: argparse.Namespace, sock: socket.socket, config) -> int:
     """Start vLLM inside the serving event loop, then serve the app on `sock`."""
     import asyncio
 
-    import uvicorn
-
-    from .app import create_app
+    from .app import create_app, http_server
     from .vllm_engine import VllmEngine
 
     async def main() -> None:
         engine = await VllmEngine.load(settings_from_args(args))
-        app = create_app(engine, config)
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"codeswift serve: http://{shown}:{port} (model {app.state.service.model}, engine {engine.info.backend}, "
-              f"{'token required' if args.token else 'no token, loopback only'})", file=sys.stderr, flush=True)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, server_header=False,
-                                               timeout_graceful_shutdown=5))
+        server = http_server(create_app(engine, config), sock, args.log_level, f"engine {engine.info.backend}")
         try:
             await server.serve(sockets=[sock])
         finally:
