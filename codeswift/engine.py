@@ -50,6 +50,8 @@ class EngineConfig:
                                               # the stdlib/site-packages corpus if built (std_corpus.py)
     prompt: PromptBudget | None = None
     heal_whitespace: bool = True              # trailing spaces/tabs at the cursor: the model writes them
+    heal_word: bool = True                    # a partial word at the cursor: its last token is re-chosen
+                                              # by the model, starting with the typed text (prompt.py)
     draft: DraftConfig = field(default_factory=DraftConfig)
     self_draft: SelfDraftConfig | None = None  # the `self` source (None: SelfDraftConfig())
 
@@ -73,7 +75,7 @@ class Engine:
         self.backend = backend
         self.model_id = model_id or backend.name
         self.prompts = PromptBuilder(tokenizer, self.cfg.prompt or PromptBudget.for_device(self.backend.device),
-                                     heal_whitespace=self.cfg.heal_whitespace)
+                                     heal_whitespace=self.cfg.heal_whitespace, heal_word=self.cfg.heal_word)
         self.cost: CostCurve = (load_or_measure(self.backend, self.model_id, len(tokenizer))
                                 if self.cfg.measure_cost else flat_curve())
         self.repo_index = None
@@ -313,13 +315,12 @@ class Engine:
             key = (req.doc_id or req.path or "default") if self.cfg.kv_reuse else None
             sampler = Sampler(req.temperature, req.top_p, req.seed) if req.temperature > 0 else None
             penalty = Penalty(req.repetition_penalty, req.penalty_window)
-            if (sampler is not None or penalty.active) and len(prompt) < 2:
-                prompt = [self.tokenizer.eos_token_id or 0] + prompt
+            first = self.prompts.first_tokens(healed)
             stream = self._stream(req, healed) if req.on_text is not None else None
             out, reason, st = generate(
                 self.backend, prompt, req.max_tokens, self.prompts.stop_ids, drafter=drafter,
                 stop=stop, cache_key=key, is_cancelled=req.is_cancelled, sampler=sampler,
-                on_step=stream and self._stream_step(stream, req, stop), penalty=penalty,
+                on_step=stream and self._stream_step(stream, req, stop), penalty=penalty, first_tokens=first,
                 ctx_info={"doc_id": req.doc_id, "path": req.path, "language": req.language,
                           "is_final": self._final_check(req.stop),
                           "prefix": req.prefix[:len(req.prefix) - len(healed)], "suffix": req.suffix})

@@ -14,7 +14,7 @@ import numpy as np
 
 from .backends.base import Backend
 from .drafting import Drafter
-from .errors import CancelledError
+from .errors import BadInputError, CancelledError
 from .penalty import Penalty
 from .sources import DraftContext
 from .tree import TokenTree, greedy_accept, kv_keep_positions
@@ -28,7 +28,8 @@ OnStep = Callable[[list[int]], "bool | None"]
 
 @dataclass
 class LoopStats:
-    prefill_ms: float = 0.0
+    prefill_ms: float = 0.0          # the prompt's KV (all but its last token, see generate)
+    first_ms: float = 0.0            # until the first token: prefill + the first verify step
     decode_ms: float = 0.0
     draft_ms: float = 0.0
     verify_ms: float = 0.0
@@ -46,7 +47,8 @@ class LoopStats:
             "generated_tokens": generated, "steps": self.steps,
             "accepted_per_step": round(generated / self.steps, 3) if self.steps else 0.0,
             "mean_tree_nodes": round(self.tree_nodes / self.steps, 2) if self.steps else 0.0,
-            "prefill_ms": round(self.prefill_ms, 2), "decode_ms": round(self.decode_ms, 2),
+            "prefill_ms": round(self.prefill_ms, 2), "first_token_ms": round(self.first_ms, 2),
+            "decode_ms": round(self.decode_ms, 2),
             "draft_ms": round(self.draft_ms, 2), "verify_ms": round(self.verify_ms, 2),
             "time_s": round((self.prefill_ms + self.decode_ms) / 1000, 4),
             "per_source": self.per_source,
@@ -83,42 +85,45 @@ def generate(backend: Backend, prompt: list[int], max_new: int, eos: set[int],
              cache_key: str | None = None, ctx_info: dict | None = None,
              is_cancelled: Callable[[], bool] | None = None,
              sampler: Sampler | None = None, on_step: OnStep | None = None,
-             penalty: Penalty | None = None) -> tuple[list[int], str, LoopStats]:
+             penalty: Penalty | None = None,
+             first_tokens: np.ndarray | None = None) -> tuple[list[int], str, LoopStats]:
     """Generation of up to `max_new` tokens after `prompt`: greedy, or sampled with `sampler`;
-    with an active `penalty`, of the penalised model (see penalty.py).
+    with an active `penalty`, of the penalised model (see penalty.py); the first token among
+    `first_tokens` when given (token healing, see PromptBuilder.cursor_line).
 
     Returns (generated tokens without EOS, finish reason 'eos' | 'length' | 'stop', stats).
     """
     st = LoopStats(prompt_tokens=len(prompt))
     penalty = penalty if penalty is not None and penalty.active else None
+    if not prompt:
+        raise BadInputError("empty prompt")
     t0 = time.perf_counter()
-    if sampler is not None or penalty is not None:
-        # The first token needs the full distribution: keep the prompt's last token as the root.
-        _, st.reused_tokens = backend.prefill(prompt[:-1], cache_key)     # prompt has >= 2 tokens
-        root = _first_token(backend, prompt, sampler, penalty)
-    else:
-        root, st.reused_tokens = backend.prefill(prompt, cache_key)
+    # The prompt's last token is the first step's tree root: its logits give the first token and
+    # drafts of the first tokens are verified with it, in one forward pass (no separate prefill
+    # pass for the first token). The KV holds the rest of the prompt.
+    st.reused_tokens = backend.prefill(prompt[:-1], cache_key, logits=False)[1]
     st.prefill_ms = (time.perf_counter() - t0) * 1000
-    tokens = list(prompt) + [root]                # the root is emitted but not yet in the KV
+    tokens = list(prompt)                         # the root is not yet in the KV
     ctx = DraftContext(tokens=tokens, prompt_len=len(prompt), **(ctx_info or {}))
     if drafter is not None:
         drafter.reset(ctx, sampler)
     t1 = time.perf_counter()
     out, reason, ended = [], None, False
     try:
-        reason = _finished(tokens, len(prompt), max_new, eos, stop)
-        ended = on_step is not None and bool(on_step(tokens[len(prompt):]))
         while reason is None and not ended:
             if is_cancelled is not None and is_cancelled():
                 raise CancelledError("completion cancelled")
             ctx.step = st.steps
             ctx.max_depth = max_new - (len(tokens) - len(prompt)) - 1
             tree = _propose(drafter, ctx, st)
+            first = first_tokens if st.steps == 0 else None     # the rule of the root's next token
             if sampler is None:
-                path, bonus = greedy_accept(tree, _verify(backend, tree, st, ctx.tokens, penalty))
+                path, bonus = greedy_accept(tree, _verify(backend, tree, st, ctx.tokens, penalty, first))
             else:
-                path, bonus = _verify_sample(backend, tree, sampler, st, ctx.tokens, penalty)
+                path, bonus = _verify_sample(backend, tree, sampler, st, ctx.tokens, penalty, first)
             _update(backend, drafter, ctx, tree, path, bonus, st)
+            if st.steps == 1:
+                st.first_ms = (time.perf_counter() - t0) * 1000
             reason = _finished(tokens, len(prompt), max_new, eos, stop)
             ended = on_step is not None and bool(on_step(tokens[len(prompt):]))
     finally:
@@ -144,45 +149,45 @@ def _propose(drafter: Drafter | None, ctx: DraftContext, st: LoopStats) -> Token
 
 
 def _verify(backend: Backend, tree: TokenTree, st: LoopStats, context: list[int],
-            penalty: Penalty | None) -> np.ndarray:
+            penalty: Penalty | None, first: np.ndarray | None = None) -> np.ndarray:
     t0 = time.perf_counter()
-    if penalty is None:
+    if penalty is None and first is None:
         argmax = backend.verify(tree.tokens, tree.parents, tree.depth)      # [n] model's next token
     else:
         logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)
-        argmax = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth).argmax(-1).numpy()
+        if penalty is not None:
+            logits = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth)
+        argmax = _restrict_root(logits, first).argmax(-1).numpy()
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return argmax
 
 
 def _verify_sample(backend: Backend, tree: TokenTree, sampler: Sampler, st: LoopStats,
-                   context: list[int], penalty: Penalty | None) -> tuple[list[int], int]:
+                   context: list[int], penalty: Penalty | None,
+                   first: np.ndarray | None = None) -> tuple[list[int], int]:
     from .sampling import probs_from_logits, sample_accept
     t0 = time.perf_counter()
     logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)     # [n, V]
     if penalty is not None:
         logits = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth)
+    logits = _restrict_root(logits, first)
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return sample_accept(tree, probs_from_logits(logits, sampler.temperature, sampler.top_p), sampler.gen)
 
 
-def _first_token(backend: Backend, prompt: list[int], sampler: Sampler | None, penalty: Penalty | None) -> int:
-    """The first token from the full distribution at the prompt's end (sampling, or a penalty):
-    run the prompt's last token as a one-node tree and keep its KV."""
-    from .sampling import probs_from_logits
-    from .tree import chain_tree
+def _restrict_root(logits, allowed: np.ndarray | None):
+    """`logits` [n, V] with the root's next token limited to `allowed` (token healing)."""
+    if allowed is None:
+        return logits
     import torch
-    t = chain_tree(prompt[-1], [])
-    logits = backend.verify_logits(t.tokens, t.parents, t.depth)
-    backend.commit(len(prompt))
-    if penalty is not None:
-        logits = penalty.tree_logits(logits, prompt, t.tokens, t.parents, t.depth)
-    if sampler is None:
-        return int(logits[0].argmax())
-    p = probs_from_logits(logits, sampler.temperature, sampler.top_p)[0]
-    return int(torch.multinomial(p, 1, generator=sampler.gen))
+    allowed = torch.as_tensor(allowed[allowed < logits.shape[-1]], dtype=torch.long)
+    logits = logits.clone()
+    root = torch.full_like(logits[0], float("-inf"))
+    root[allowed] = logits[0, allowed]
+    logits[0] = root
+    return logits
 
 
 def _update(backend: Backend, drafter: Drafter | None, ctx: DraftContext, tree: TokenTree,

@@ -7,8 +7,11 @@ the start of the prompt stays put and the KV cache of the prompt can be reused.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 from .types import CompletionRequest
 
@@ -78,28 +81,68 @@ def stop_token_ids(tokenizer, family: FimFamily | None) -> set[int]:
     return ids
 
 
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
 class PromptBuilder:
-    def __init__(self, tokenizer, budget: PromptBudget | None = None, heal_whitespace: bool = True):
+    def __init__(self, tokenizer, budget: PromptBudget | None = None, heal_whitespace: bool = True,
+                 heal_word: bool = True):
         self.tok = tokenizer
         self.heal_whitespace = heal_whitespace
+        self.heal_word = heal_word
+        self._vocab: tuple[list[str], np.ndarray] | None = None     # token texts sorted, their ids
         self.family = detect_family(tokenizer)
         self.budget = budget or PromptBudget()
         self.stop_ids = stop_token_ids(tokenizer, self.family)
         self._encode_cached = lru_cache(maxsize=4096)(self._encode_raw)
 
     def cursor_line(self, prefix: str) -> tuple[str, str]:
-        """(the cursor line as the prompt ends it, the whitespace the model writes itself).
+        """(the cursor line as the prompt ends it, the text the model writes itself).
 
-        BPE tokenizers keep the last space of a run with the following word (" expr"), so a
-        prompt ending in whitespace ends in a token the model has rarely seen there: after an
-        indentation it typically adds one more space. Trailing spaces and tabs are left out of
-        the prompt; the model writes them as it would, and `drop_typed` removes them from the
-        completion text (the tokens, compared with plain decoding, are untouched)."""
+        Whitespace healing: BPE tokenizers keep the last space of a run with the following word
+        (" expr"), so a prompt ending in whitespace ends in a token the model has rarely seen
+        there: after an indentation it typically adds one more space. Trailing spaces and tabs
+        are left out of the prompt; the model writes them as it would.
+
+        Token healing: a cursor line ending in a word (`if pr`) ends in a token that, in the
+        training data, is followed by a new word (`if pr is None:`), not by the rest of the one
+        being typed (`if prefix is None:`). The word's last token (" pr") is left out of the
+        prompt and the first generated token must start with its text (`first_tokens`).
+
+        `drop_typed` removes the healed text from the completion text (the tokens, compared
+        with plain decoding of the same prompt and first-token rule, are untouched)."""
         line = prefix.rpartition("\n")[2]
         if not self.heal_whitespace:
             return line, ""
         kept = line.rstrip(" \t")
-        return kept, line[len(kept):]
+        if kept != line or not self.heal_word or not kept or not _word_char(kept[-1]):
+            return kept, line[len(kept):]
+        ids = self._encode_cached(kept)
+        last = self.tok.decode(ids[-1:]) if ids else ""
+        if not last or not kept.endswith(last) or not any(map(_word_char, last)):
+            return kept, ""                    # a token that is not plain text of the line
+        return kept[:len(kept) - len(last)], last
+
+    def first_tokens(self, healed: str) -> np.ndarray | None:
+        """The token ids the first generated token may be after token healing (their text starts
+        with `healed`; it includes the token left out of the prompt), or None: no rule."""
+        if not healed or not any(map(_word_char, healed)):
+            return None                        # whitespace healing: the model writes it as it would
+        texts, ids = self._vocab_index()
+        lo = bisect.bisect_left(texts, healed)
+        hi = bisect.bisect_left(texts, healed + "\U0010ffff", lo)
+        return ids[lo:hi] if hi > lo else None
+
+    def _vocab_index(self) -> tuple[list[str], np.ndarray]:
+        """Every token's text, sorted, with its id (built once, ~1 s for a 150k vocabulary)."""
+        if self._vocab is None:
+            n = len(self.tok)
+            texts = self.tok.batch_decode([[i] for i in range(n)])
+            special = set(getattr(self.tok, "all_special_ids", ()) or ()) | self.stop_ids
+            order = sorted((i for i in range(n) if i not in special), key=texts.__getitem__)
+            self._vocab = [texts[i] for i in order], np.asarray(order, dtype=np.int64)
+        return self._vocab
 
     def _encode_raw(self, text: str) -> tuple[int, ...]:
         # split_special_tokens: user text that looks like "<|fim_middle|>" stays plain text.

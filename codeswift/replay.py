@@ -35,13 +35,16 @@ class ReplayBackend:
         self.steps: list[int] = []               # tree size per step
         self.store = _NoStore()
 
-    def prefill(self, tokens: list[int], key: str | None = None) -> tuple[int, int]:
-        cont = self.truth.get(tuple(tokens))
+    def prefill(self, tokens: list[int], key: str | None = None, logits: bool = True) -> tuple[int, int]:
+        # logits=False: `tokens` is a recorded prompt less its last token (the first tree root)
+        head = tuple(tokens)
+        prompt = head if logits else next((p for p in self.truth if p[:-1] == head), None)
+        cont = self.truth.get(prompt) if prompt is not None else None
         if cont is None:
             raise KeyError("no recorded continuation for this prompt")
-        self.full = list(tokens) + list(cont)
+        self.full = list(prompt) + list(cont)
         self.n_past = len(tokens)
-        return self._next(len(tokens) - 1), 0
+        return (self._next(len(tokens) - 1) if logits else -1), 0
 
     def _next(self, pos: int) -> int:
         """The model's argmax after position `pos` of the true sequence."""

@@ -12,6 +12,10 @@ class Sample:
     accepted_per_step: float | None     # None for cache hits (no model run)
     speedup: float | None
     prefill_ms: float | None = None     # the prompt's share of `ms` (time to first token)
+    engine_ms: float | None = None      # the engine's own time (the rest of `ms`: queue, LSP, post-processing)
+    steps: int | None = None            # verify steps after the first token
+    verify_ms: float | None = None      # their forward passes
+    draft_ms: float | None = None       # drafting them
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -45,7 +49,8 @@ class RollingStats:
         self.model_runs += 1
         stats = stats or {}
         self.samples.append(Sample(ms, tokens, stats.get("accepted_per_step"), stats.get("est_speedup"),
-                                   stats.get("prefill_ms")))
+                                   stats.get("prefill_ms"), stats.get("total_ms"), stats.get("steps"),
+                                   stats.get("verify_ms"), stats.get("draft_ms")))
 
     def to_json(self) -> dict:
         ms = [s.ms for s in self.samples]
@@ -60,6 +65,10 @@ class RollingStats:
             "speedup": _mean([s.speedup for s in self.samples if s.speedup]),
             "cacheHitRate": round(self.cache_hits / lookups, 3) if lookups else None,
             "lastPrefillMs": _round(last.prefill_ms) if last and last.prefill_ms is not None else None,
+            "lastEngineMs": _round(last.engine_ms) if last else None,
+            "lastSteps": last.steps if last else None,
+            "lastVerifyMs": _round(last.verify_ms) if last else None,
+            "lastDraftMs": _round(last.draft_ms) if last else None,
             "shown": self.shown, "accepted": self.accepted, "acceptedChars": self.accepted_chars,
         }
 

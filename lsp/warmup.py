@@ -87,8 +87,10 @@ class WarmUps:
             warm.task.cancel()
 
     def forget(self, uri: str) -> None:
-        """`uri` was closed."""
+        """`uri` was closed (re-opened, it is warmed afresh: its text may differ)."""
         self.cancel(uri)
+        if self.region is not None and self.region[0] == uri:
+            self.region = None
         if self._deferred is not None and self._deferred[0].uri == uri:
             self._deferred = None
 

@@ -93,7 +93,8 @@ class VllmEngine:
         self.model_id = model_id
         self.repo_index = None
         budget = PromptBudget.for_device("cuda" if device == "cuda" else "cpu")
-        self.prompts = PromptBuilder(tokenizer, budget)
+        # No token healing: its first-token rule needs a per-request logits rule vLLM v1 lacks.
+        self.prompts = PromptBuilder(tokenizer, budget, heal_word=False)
         self.info = EngineInfo(model=model_id, device=device, dtype=dtype,
                                backend=f"vllm ({settings.spec}" + (f", {settings.spec_tokens} tokens)"
                                                                    if settings.spec != "none" else ")"))

@@ -33,7 +33,7 @@ class CountingBackend:
     def __init__(self):
         self.measured = 0
 
-    def prefill(self, tokens, key=None):
+    def prefill(self, tokens, key=None, logits=True):
         return 0, 0
 
     def verify(self, tokens, parents, depth):

@@ -24,9 +24,15 @@ def reference(engine, req):
     from codeswift.loop import finalize
     from codeswift.ending import make_stop
     prompt = engine.prompts.build(req)
+    line, healed = engine.prompts.cursor_line(req.prefix)
+    first = engine.prompts.first_tokens(healed)          # token healing: the first token's rule
+    everything = list(range(engine.backend.model.config.vocab_size))
+    allowed = (lambda _b, ids: first.tolist() if len(ids) == len(prompt) else everything) \
+        if first is not None else None
     out = engine.backend.model.generate(torch.tensor([prompt]), max_new_tokens=req.max_tokens,
-                                do_sample=False, eos_token_id=None, pad_token_id=0)[0, len(prompt):].tolist()
-    stop = make_stop(engine.tokenizer, req.stop, engine.prompts.cursor_line(req.prefix)[0])
+                                do_sample=False, eos_token_id=None, pad_token_id=0,
+                                prefix_allowed_tokens_fn=allowed)[0, len(prompt):].tolist()
+    stop = make_stop(engine.tokenizer, req.stop, line)
     return finalize(out, req.max_tokens, engine.prompts.stop_ids, stop)[0]
 
 
@@ -56,6 +62,36 @@ def test_trailing_whitespace_is_written_by_the_model(engine, tiny_qwen):
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
     raw = Engine.from_hf(model, engine.tokenizer, EngineConfig(measure_cost=False, heal_whitespace=False))
     assert raw.prompts.build(req) != p.build(req) and raw.prompts.cursor_line(req.prefix) == ("    ", "")
+
+
+def test_partial_word_is_healed(engine, tiny_qwen):
+    """Token healing: the last token of a word at the cursor is left out of the prompt and the
+    first generated token starts with its text; the completion text goes on from the cursor."""
+    from codeswift.prompt import drop_typed
+    p, tok = engine.prompts, engine.tokenizer
+    last = tok.decode(tok.encode("    if pr", add_special_tokens=False)[-1:])   # the word's last token
+    assert p.cursor_line("def f(prefix):\n    if pr") == ("    if pr"[:-len(last)], last)
+    assert p.cursor_line("x = foo(") == ("x = foo(", "")            # not a word: nothing to heal
+    assert p.cursor_line("x = 1  ") == ("x = 1", "  ")               # whitespace healing as before
+    assert p.cursor_line("def f(x):\n    return") == ("   ", " return")   # its tokens: "   ", " return"
+    assert p.first_tokens("  ") is None and p.first_tokens("") is None
+    first = p.first_tokens(" r")
+    texts = tok.batch_decode([[int(i)] for i in first])
+    assert all(t.startswith(" r") for t in texts) and " r" in texts and " return" in texts
+    assert len(first) == sum(tok.decode([i]).startswith(" r") for i in range(len(tok))
+                             if i not in tok.all_special_ids)
+    for prefix in ("def f(prefix):\n    if pr", "import o", "class Abc:\n    def __ini", "x = 12"):
+        req = CompletionRequest(prefix=prefix, suffix="\n", max_tokens=12, stop="line", doc_id="heal")
+        got = engine.complete(req)
+        healed = p.cursor_line(prefix)[1]
+        full = tok.decode(got.tokens, skip_special_tokens=True)
+        assert full.startswith(healed) and got.text == drop_typed(full.split("\n")[0], healed)
+        assert got.tokens == reference(engine, req)
+        plain = engine.complete(CompletionRequest(**{**req.__dict__, "speculative": False}))
+        assert plain.tokens == got.tokens and plain.text == got.text
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
+    off = Engine.from_hf(model, tok, EngineConfig(measure_cost=False, heal_word=False))
+    assert off.prompts.cursor_line("    if pr") == ("    if pr", "")
 
 
 @pytest.mark.parametrize("stop", ["none", "line", "block"])
@@ -111,7 +147,8 @@ def test_cancel_stops_generation(engine):
         return len(calls) > 2
 
     with pytest.raises(CancelledError):
-        engine.complete(CompletionRequest(prefix=CODE, max_tokens=40, is_cancelled=cancelled))
+        engine.complete(CompletionRequest(prefix=CODE, max_tokens=40, is_cancelled=cancelled,
+                                          speculative=False))      # one token a step
     assert len(calls) == 3                      # polled once per step, stopped at the first True
     # The engine is still usable afterwards and still exact.
     req = CompletionRequest(prefix=CODE, max_tokens=16, doc_id="after-cancel")

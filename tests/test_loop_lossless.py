@@ -55,8 +55,8 @@ def test_no_drafter_is_plain_ar(tiny_qwen):
     for prompt in prompts(model.config.vocab_size, 4, seed=2):
         got, reason, st = generate(HFBackend(model), prompt, 20, eos)
         assert got == plain_greedy(model, prompt, 20, eos)
-        # The prefill yields the first token; each step then yields exactly one more.
-        assert st.steps == (len(got) - 1 if reason == "length" else len(got))
+        # The first step (the prompt's last token as root) yields the first token, each step one.
+        assert st.steps == (len(got) if reason == "length" else len(got) + 1)
 
 
 def test_max_tokens_and_eos_honoured(tiny_qwen):

@@ -30,10 +30,13 @@ class Backend(Protocol):
     dtype: str                         # "float32", "bfloat16", or the GGUF weight type
     store: ParkedKV
 
-    def prefill(self, tokens: list[int], key: str | None = None) -> tuple[int, int]:
+    def prefill(self, tokens: list[int], key: str | None = None, logits: bool = True) -> tuple[int, int]:
         """Load `tokens` into the KV (reusing a stored prefix for `key` when possible).
 
         Returns (argmax next token after the last prompt token, number of prompt tokens reused).
+        With `logits=False` nothing is computed for tokens already cached (all of them may be,
+        and `tokens` may be empty) and the first value is -1: the loop gets the first token from
+        its first verify step, whose tree root is the prompt's last token.
         """
         ...
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from ..errors import BadInputError
 from ..kvreuse import KVStore
 from .base import WarmPacer
 
@@ -53,23 +54,26 @@ class HFBackend:
 
     # -- stages -------------------------------------------------------------------------
     @torch.inference_mode()
-    def prefill(self, tokens: list[int], key: str | None = None) -> tuple[int, int]:
+    def prefill(self, tokens: list[int], key: str | None = None, logits: bool = True) -> tuple[int, int]:
         ids = np.asarray(tokens, np.int64)
-        taken = self.store.take(key, ids)
+        if logits and len(ids) == 0:
+            raise BadInputError("empty prompt")
+        taken = self.store.take(key, ids) if len(ids) else None
         reused = 0
         if taken is not None:
             self.cache, reused = taken
-            reused = min(reused, len(ids) - 1)      # need >= 1 new token to get logits
+            if logits:
+                reused = min(reused, len(ids) - 1)   # need >= 1 new token to get logits
             crop_cache(self.cache, reused)
         else:
             self.cache = DynamicCache(config=self.model.config)
-        logits = None
+        last = None
         for start in range(reused, len(ids), self.prefill_chunk):
             chunk = torch.as_tensor(ids[start:start + self.prefill_chunk], device=self.model.device)
             out = self.model(input_ids=chunk[None], past_key_values=self.cache, use_cache=True,
                              logits_to_keep=1)
-            logits = out.logits[0, -1]               # [V]
-        return int(logits.argmax()), reused
+            last = out.logits[0, -1]                 # [V]
+        return (int(last.argmax()) if logits else -1), reused
 
     @torch.inference_mode()
     def warm(self, tokens: list[int], key: str, is_cancelled=None, chunk: int = 128) -> int:

@@ -107,20 +107,22 @@ class LlamaCppBackend:
         self._pending: _Pending | None = None
 
     # -- stages -------------------------------------------------------------------------
-    def prefill(self, tokens: list[int], key: str | None = None) -> tuple[int, int]:
+    def prefill(self, tokens: list[int], key: str | None = None, logits: bool = True) -> tuple[int, int]:
         ids = np.asarray(tokens, np.int64)
-        if len(ids) == 0:
+        if logits and len(ids) == 0:
             raise BadInputError("empty prompt")
-        reused = min(self._load_prefix(ids, key), len(ids) - 1)   # >= 1 new token for logits
+        reused = self._load_prefix(ids, key)
+        if logits:
+            reused = min(reused, len(ids) - 1)         # >= 1 new token for logits
         self._truncate(reused)
-        logits = None
+        out = None
         for start in range(reused, len(ids), self.n_batch):
             chunk = ids[start:start + self.n_batch]
-            last = start + len(chunk) == len(ids)
+            last = logits and start + len(chunk) == len(ids)
             self._decode(chunk, start + np.arange(len(chunk)), None, last_only=True if last else None)
-            logits = self._logits(1) if last else None
+            out = self._logits(1) if last else None
         self.n_past = len(ids)
-        return int(logits[0].argmax()), reused
+        return (int(out[0].argmax()) if logits else -1), reused
 
     def verify(self, tokens: np.ndarray, parents: np.ndarray, depth: np.ndarray) -> np.ndarray:
         tokens, parents = np.asarray(tokens, np.int64), np.asarray(parents, np.int64)

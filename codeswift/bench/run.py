@@ -101,9 +101,11 @@ def load(args: argparse.Namespace, console: Console) -> BenchRun:
     budget = PromptBudget(prefix=args.prefix_tokens, suffix=args.suffix_tokens)
     base = EngineConfig(model=args.model, device=args.device, dtype=args.dtype, corpus_dir=args.corpus,
                         sources=ALL_SOURCES, prompt=budget, heal_whitespace=not args.no_heal,
+                        heal_word=False,       # token healing's first-token rule: the peers have none
                         persist_stats=False)           # every run learns afresh (see --calibrate)
     # The reference engine when no codeswift method runs: it only builds prompts and texts.
-    prompts_only = EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace)
+    prompts_only = EngineConfig(measure_cost=False, prompt=budget, heal_whitespace=base.heal_whitespace,
+                                heal_word=False)
     engines: dict[str, Engine] = {}
     ref, model = None, None
     if any(not is_llamacpp(m) for m in methods):
