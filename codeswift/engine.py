@@ -91,6 +91,7 @@ class Engine:
                             if self.cfg.persist_stats and self.cfg.measure_cost else None)
         self._stats_saved = time.monotonic()
         self._load_stats()
+        freeze_heap()
 
     @classmethod
     def from_hf(cls, model, tokenizer, config: EngineConfig | None = None, model_id: str = "") -> "Engine":
@@ -203,6 +204,7 @@ class Engine:
             if self.corpus is not None:
                 self.sources.append(CorpusSource(self.corpus))
             self.drafter.sources = self.sources
+        freeze_heap()
 
     def _pref_cache(self) -> DraftSource:
         from .pref_cache import Detokenizer, PrefCache
@@ -228,6 +230,7 @@ class Engine:
             if index is not None:
                 self.sources.append(RepoSource(index))
             self.drafter.sources = self.sources
+        freeze_heap()
 
     def reset_caches(self) -> None:
         """Forget prompt KV caches and the preference cache (a cold start, for benchmarks).
@@ -248,6 +251,7 @@ class Engine:
         if not self.cfg.kv_reuse:
             return 0
         with self._lock:
+            self.prompts.prepare()                # token healing's table, once, in idle time
             prompt = self.prompts.build(req)
             # The completion's last prompt token is recomputed anyway: cache all but it.
             if self._warm_pacer is None:
@@ -353,6 +357,15 @@ class Engine:
             toks, why = finalize(gen, req.max_tokens, eos, stop)
             return why == "length" and len(toks) < req.max_tokens and stream.push(toks)
         return on_step
+
+
+def freeze_heap() -> None:
+    """Take everything alive now out of the cyclic garbage collector's view (`gc.freeze`): the
+    tokenizer, indexes and corpus are ~500k long-lived objects, and a full collection over them
+    (198 ms measured) paused whichever completion it fell in. They are still freed by reference
+    counting; only cycles among them would outlive their use."""
+    import gc
+    gc.freeze()
 
 
 def validate_request(req: CompletionRequest) -> None:

@@ -53,6 +53,11 @@ class Completer:
         self.warmups = WarmUps(options, engine_of, self._worker, self.request, trace)
         self.generating = 0                 # long generations running (codeswift/generate)
 
+    @property
+    def worker(self) -> Worker:
+        """The engine thread: completions, warm-ups, and the model's loading (codeswift/worker.py)."""
+        return self._worker
+
     async def complete(self, doc: Document, offset: int,
                        on_start: Callable[[], None] | None = None) -> Suggestion | None:
         """The suggestion at `offset` of `doc`, or None (nothing to say, superseded, not ready)."""

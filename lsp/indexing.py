@@ -55,8 +55,11 @@ class Indexing:
     """Loads the host's engine, builds and refreshes its repository index, feeds it edits."""
 
     def __init__(self, ls: StateServer, host: Host, trace: Callable[[str], None],
-                 on_loaded: Callable[[], None]):
+                 on_loaded: Callable[[], None], engine_worker: Worker | None = None):
+        """`engine_worker`: the thread completions run on; the model is loaded there too (see
+        codeswift/worker.py), else on the background thread."""
         self.ls, self.host, self.trace, self.on_loaded = ls, host, trace, on_loaded
+        self.engine_worker = engine_worker
         self._bg: Worker | None = None
         self._corpus_bg: Worker | None = None
         self.corpus_note = ""
@@ -65,7 +68,7 @@ class Indexing:
     async def load(self) -> None:
         """loading → indexing → ready, or → error (shown to the user)."""
         self._bg = Worker("codeswift-background")
-        job = self._bg.submit(self.host.load)
+        job = (self.engine_worker or self._bg).submit(self.host.load)
         message = f"loading {self.host.info.model}"
         title = "codeswift: connecting" if self.host.options.server_url else "codeswift: loading model"
         async with Progress(self.ls, title, message) as progress:

@@ -72,7 +72,8 @@ class CodeswiftServer(LanguageServer):
         self.host = Host(self.options, workspace_root(params))
         self.trace_message = self.trace_threadsafe()
         self.completer = Completer(self.options, lambda: self.host.engine, self.trace_message)
-        self.indexing = Indexing(self, self.host, self.trace_message, self.completer.engine_ready)
+        self.indexing = Indexing(self, self.host, self.trace_message, self.completer.engine_ready,
+                                 self.completer.worker)
         self.state, self.message = "loading", f"loading {self.host.info.model}"
 
     def start_loading(self) -> None:

@@ -152,6 +152,9 @@ def _plain(obj):
 
 async def run(args: argparse.Namespace) -> dict:
     tasks = pick_tasks(BENCH / "tasks.jsonl", args.tasks)
+    if args.only:
+        wanted = args.only.split(",")
+        tasks = [t for t in tasks if t["task_id"] in wanted]
     workspace = Path(tempfile.mkdtemp(prefix="codeswift-lsp-latency-"))
     make_workspace(tasks, workspace)
     client = Client()
@@ -278,6 +281,7 @@ def main() -> int:
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--backend", default="auto", choices=("auto", "transformers", "llamacpp"))
     ap.add_argument("--tasks", type=int, default=6, help="number of tasks (default: %(default)s)")
+    ap.add_argument("--only", help="comma-separated task ids among the picked ones (e.g. requests/line/20)")
     ap.add_argument("--typed", type=int, default=4, help="gold characters typed per task (default: %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--no-index", action="store_true", help="do not index the workspace")

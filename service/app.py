@@ -59,12 +59,12 @@ class ClientGone(Exception):
 class Service:
     """What the routes share: the engine behind its queue, metrics, registered repositories."""
 
-    def __init__(self, engine: Engine, config: ServiceConfig):
+    def __init__(self, engine: Engine, config: ServiceConfig, worker=None):
         self.engine, self.config = engine, config
         self.model = config.model_name or Path(engine.info.model).name
         # an engine that runs requests concurrently (service/vllm_engine.py) brings its own scheduler
         self.scheduler = (engine.scheduler(config.queue_size) if callable(getattr(engine, "scheduler", None))
-                          else Scheduler(engine, config.queue_size))
+                          else Scheduler(engine, config.queue_size, worker))
         self.metrics = Metrics(self.scheduler.depth)
         self.repos = RepoRegistry(config.roots)
 
@@ -219,10 +219,11 @@ def http_server(app: FastAPI, sock, log_level: str, engine_note: str = ""):
     return uvicorn.Server(uvicorn.Config(app, log_level=log_level, server_header=False, timeout_graceful_shutdown=5))
 
 
-def create_app(engine: Engine, config: ServiceConfig | None = None) -> FastAPI:
-    """The FastAPI app around a loaded in-process engine."""
+def create_app(engine: Engine, config: ServiceConfig | None = None, worker=None) -> FastAPI:
+    """The FastAPI app around a loaded in-process engine; `worker`: the `codeswift.worker.Worker`
+    it was loaded on, which then runs its completions (else a new one)."""
     config = config or ServiceConfig()
-    svc = Service(engine, config)
+    svc = Service(engine, config, worker)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -93,9 +93,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from codeswift.engine import Engine
     from codeswift.std_corpus import build_in_background, parse_setting
+    from codeswift.worker import Worker
     corpus = parse_setting(args.corpus)
-    engine = Engine.load(engine_config_from_args(args, max_tokens=args.max_tokens, corpus_dir=corpus))
+    worker = Worker("codeswift-engine")      # loads the model and runs it: one thread (see worker.py)
+    engine = worker.call(Engine.load, engine_config_from_args(args, max_tokens=args.max_tokens,
+                                                              corpus_dir=corpus))
     if corpus == "auto":
         build_in_background(engine, log=lambda line: print(line, file=sys.stderr, flush=True))
-    http_server(create_app(engine, config), sock, args.log_level).run(sockets=[sock])
+    http_server(create_app(engine, config, worker), sock, args.log_level).run(sockets=[sock])
     return 0

@@ -22,7 +22,8 @@ class QueueFull(Exception):
 
 
 class Scheduler:
-    def __init__(self, engine: CompletionEngine, queue_size: int = 16):
+    def __init__(self, engine: CompletionEngine, queue_size: int = 16, worker: Worker | None = None):
+        """`worker`: the thread the engine was loaded on, when it was (see codeswift/worker.py)."""
         self._engine = engine
         self.capacity = queue_size + 1                  # waiting + the one running
         self._lock = threading.Lock()
@@ -30,7 +31,7 @@ class Scheduler:
         self._running = 0
         self._live: set[threading.Event] = set()       # admitted and not yet released
         self._started: set[threading.Event] = set()    # running on the engine thread
-        self._worker = Worker("codeswift-engine")
+        self._worker = worker or Worker("codeswift-engine")
 
     def depth(self) -> tuple[int, int]:
         """(running, waiting) right now."""
