@@ -11,7 +11,7 @@ class Sample:
     tokens: int
     accepted_per_step: float | None     # None for cache hits (no model run)
     speedup: float | None
-    prefill_ms: float | None = None     # the prompt's share of `ms` (time to first token)
+    prefill_ms: float | None = None     # time to the first token (the prompt's fill + the first step)
     engine_ms: float | None = None      # the engine's own time (the rest of `ms`: queue, LSP, post-processing)
     steps: int | None = None            # verify steps after the first token
     verify_ms: float | None = None      # their forward passes
@@ -49,7 +49,8 @@ class RollingStats:
         self.model_runs += 1
         stats = stats or {}
         self.samples.append(Sample(ms, tokens, stats.get("accepted_per_step"), stats.get("est_speedup"),
-                                   stats.get("prefill_ms"), stats.get("total_ms"), stats.get("steps"),
+                                   stats.get("first_token_ms", stats.get("prefill_ms")), stats.get("total_ms"),
+                                   stats.get("steps"),
                                    stats.get("verify_ms"), stats.get("draft_ms")))
 
     def to_json(self) -> dict:

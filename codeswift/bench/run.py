@@ -378,8 +378,11 @@ def run_engine(engine: Engine, req: CompletionRequest) -> dict:
     answers = pref.answer_hits if isinstance(pref, PrefCache) else 0
     res = engine.complete(req)
     s = res.stats
+    # prefill_ms is the prompt's KV less its last token, which the first verify step computes
+    # with the first drafts (counted in decode_ms: conservative against the peers, whose prefill
+    # yields the first token); ttft_ms is when the first token was known.
     return {"tokens": res.tokens, "prefill_ms": s["prefill_ms"], "decode_ms": s["decode_ms"],
-            "step_tokens": s.get("step_tokens"),
+            "ttft_ms": s.get("first_token_ms"), "step_tokens": s.get("step_tokens"),
             "remembered_answer": isinstance(pref, PrefCache) and pref.answer_hits > answers,
             "steps": s["steps"], "accepted_per_step": s["accepted_per_step"],
             "reused_prompt_tokens": s["reused_prompt_tokens"], "per_source": s["per_source"],
