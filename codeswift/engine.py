@@ -199,12 +199,13 @@ class Engine:
         automatic corpus is built; completions in flight finish with the old one."""
         from .retrieval_sources import CorpusSource
         with self._lock:
+            replaced = self.corpus is not None
             self.sources = [s for s in self.sources if s.name != CORPUS]
             self.corpus = corpus if CORPUS in self.cfg.sources else None
             if self.corpus is not None:
                 self.sources.append(CorpusSource(self.corpus))
             self.drafter.sources = self.sources
-        freeze_heap()
+        freeze_heap(replaced)
 
     def _pref_cache(self) -> DraftSource:
         from .pref_cache import Detokenizer, PrefCache
@@ -225,12 +226,13 @@ class Engine:
         from .retrieval_sources import RepoSource
         index = self._open_repo(root) if root and REPO in self.cfg.sources else None
         with self._lock:
+            replaced = self.repo_index is not None
             self.sources = [s for s in self.sources if s.name != REPO]
             self.repo_index = index
             if index is not None:
                 self.sources.append(RepoSource(index))
             self.drafter.sources = self.sources
-        freeze_heap()
+        freeze_heap(replaced)
 
     def reset_caches(self) -> None:
         """Forget prompt KV caches and the preference cache (a cold start, for benchmarks).
@@ -359,12 +361,16 @@ class Engine:
         return on_step
 
 
-def freeze_heap() -> None:
+def freeze_heap(replaced: bool = False) -> None:
     """Take everything alive now out of the cyclic garbage collector's view (`gc.freeze`): the
     tokenizer, indexes and corpus are ~500k long-lived objects, and a full collection over them
     (198 ms measured) paused whichever completion it fell in. They are still freed by reference
-    counting; only cycles among them would outlive their use."""
+    counting; `replaced` (an index or corpus was swapped out): collect once first, so cycles in
+    what was frozen before do not outlive it."""
     import gc
+    if replaced:
+        gc.unfreeze()
+        gc.collect()
     gc.freeze()
 
 

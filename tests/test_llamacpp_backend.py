@@ -259,3 +259,9 @@ def test_paced_warm_up_is_reused_and_exact(tiny):
     assert pacer.size > 16
     got, _, st = speculative(tiny, prompt, 16, seed=0, key="W")
     assert got == want and st.reused_tokens == len(prompt) - 1
+
+
+def test_one_token_prompt_starts_from_an_empty_kv(tiny):
+    for tok in (7, 42):
+        got, _, st = generate(tiny, [tok], 12, {EOS}, drafter=Drafter([ContextSource()]))
+        assert got == greedy(tiny, [tok], 12) and st.reused_tokens == 0

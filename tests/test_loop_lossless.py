@@ -83,3 +83,12 @@ def test_stop_rule_cuts_like_ar(tiny_qwen):
     stop = lambda out: (out.index(stop_at) + 1) if stop_at in out else None
     got, reason, _ = generate(HFBackend(model), prompt, 30, set(), drafter=Drafter([ContextSource()]), stop=stop)
     assert got == ref[:ref.index(stop_at) + 1] and reason == "stop"
+
+
+def test_one_token_prompt_starts_from_an_empty_kv(tiny_qwen):
+    """The prompt's last token is the first tree root: a one-token prompt fills no KV at all."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.float32)
+    eos = {model.config.eos_token_id}
+    for tok in (7, 42):
+        got, _, st = generate(HFBackend(model), [tok], 12, eos, drafter=Drafter([ContextSource()]))
+        assert got == plain_greedy(model, [tok], 12, eos) and st.reused_tokens == 0
