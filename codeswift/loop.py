@@ -157,7 +157,10 @@ def _verify(backend: Backend, tree: TokenTree, st: LoopStats, context: list[int]
         logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)
         if penalty is not None:
             logits = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth)
-        argmax = _restrict_root(logits, first).argmax(-1).numpy()
+        argmax = logits.argmax(-1).numpy()
+        if first is not None:                    # the root's next token among `first` only
+            allowed = first[first < logits.shape[-1]]
+            argmax[0] = allowed[int(logits[0, allowed].argmax())]
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return argmax

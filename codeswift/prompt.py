@@ -132,7 +132,7 @@ class PromptBuilder:
         texts, ids = self._vocab_index()
         lo = bisect.bisect_left(texts, healed)
         hi = bisect.bisect_left(texts, healed + "\U0010ffff", lo)
-        return ids[lo:hi] if hi > lo else None
+        return np.sort(ids[lo:hi]) if hi > lo else None     # by id: argmax ties go to the lowest
 
     def prepare(self) -> None:
         """Build what token healing looks up (~1.5 s for a 150k vocabulary: call it in idle time,
