@@ -78,7 +78,50 @@ def greedy(codeswift: str, model: str, text: str, offset: int, tmp: Path) -> dic
     ghost = postprocess(res["text"], prefix, suffix, mode, "python")
     if not ghost:
         sys.exit(f"the model suggests nothing at offset {offset} (raw {res['text']!r}); pick another cursor")
-    return {"mode": mode, "raw": res["text"], "ghost": ghost, "cli_seconds": round(time.perf_counter() - t0, 1)}
+    return {"mode": mode, "raw": res["text"], "ghost": ghost, "tokens": res["tokens"],
+            "cli_seconds": round(time.perf_counter() - t0, 1)}
+
+
+# Quantized weights and other batch shapes (the server verifies trees and reuses the KV of the last
+# keystroke; the CLI decodes one token at a time from a cold prompt) move logits by ~1e-3: where the
+# model's top two choices are closer than this, either is its greedy text (README: near-ties).
+NEAR_TIE = 0.05
+
+
+def near_tie_alternatives(engine, text: str, offset: int, mode: str, tokens: list[int]) -> list[dict]:
+    """The ghost text the model writes if it takes the runner-up at the first near tie along its
+    greedy `tokens` (logits of the whole chain in one forward pass), with that tie's place and gap."""
+    from codeswift.ending import make_stop
+    from codeswift.loop import generate
+    from codeswift.tree import chain_tree
+    from codeswift.types import CompletionRequest
+    prefix, suffix = text[:offset], text[offset:]
+    req = CompletionRequest(prefix=prefix, suffix=suffix, max_tokens=MAX_TOKENS, stop=mode, language="python")
+    prompt = engine.prompts.build(req)
+    line, healed = engine.prompts.cursor_line(prefix)
+    first = engine.prompts.first_tokens(healed)
+    be = engine.backend
+    be.prefill(prompt[:-1], None, logits=False)
+    t = chain_tree(prompt[-1], tokens)
+    logits = be.verify_logits(t.tokens, t.parents, t.depth)
+    for i in range(len(tokens)):
+        row = logits[i].clone()
+        if i == 0 and first is not None:
+            keep = row[first].clone()
+            row.fill_(float("-inf"))
+            row[first] = keep
+        top = row.topk(2)
+        gap = float(top.values[0] - top.values[1])
+        if gap >= NEAR_TIE:
+            continue
+        other = int(top.indices[1]) if int(top.indices[0]) == tokens[i] else int(top.indices[0])
+        head = tokens[:i] + [other]
+        stop = make_stop(engine.tokenizer, mode, line)
+        rest, _, _ = generate(be, prompt + head, MAX_TOKENS - len(head), engine.prompts.stop_ids,
+                              stop=lambda out: (None if (n := stop(head + out)) is None else max(n - len(head), 0)))
+        raw = engine.text_of(head + rest, req)
+        return [{"ghost": postprocess(raw, prefix, suffix, mode, "python"), "token": i, "gap": round(gap, 4)}]
+    return []
 
 
 def position(text: str, offset: int) -> dict:
@@ -116,6 +159,13 @@ def main() -> None:
     at2 = end1 + len(typed2)
     step2 = greedy(codeswift, model, doc2, at2, tmp)
     word = accept_next_word(step2["ghost"])
+    # The last step may show the other side of a near tie (nothing is planned after it but Accept
+    # Next Word, so an alternative with the same first word keeps the plan).
+    from codeswift.engine import Engine, EngineConfig
+    engine = Engine.load(EngineConfig(model=model, corpus_dir=None, measure_cost=False))
+    alternatives = [{**a, "rest": a["ghost"][len(word):]}
+                    for a in near_tie_alternatives(engine, doc2, at2, step2["mode"], step2["tokens"])
+                    if accept_next_word(a["ghost"]) == word and a["ghost"] != step2["ghost"]]
 
     def line_with(text: str, offset: int, inserted: str = "") -> str:
         """The line at `offset` once `inserted` is there."""
@@ -127,6 +177,7 @@ def main() -> None:
             {**step1, "type": TYPED, "at": position(doc1, at1),
              "line_after": line_with(after1, end1), "at_after": position(after1, end1)},
             {**step2, "at": position(doc2, at2), "word": word, "rest": step2["ghost"][len(word):],
+             "alternatives": alternatives,
              "line_after": line_with(doc2, at2, word), "at_after": position(doc2[:at2] + word, at2 + len(word))},
         ],
     }
@@ -134,6 +185,8 @@ def main() -> None:
     for i, s in enumerate(plan["steps"], 1):
         print(f"step {i}: {s['mode']} completion at Ln {s['at']['line']}, Col {s['at']['col']}: {s['ghost']!r} "
               f"(codeswift complete {s['cli_seconds']} s)")
+        for a in s.get("alternatives", ()):
+            print(f"  or, a near tie at its token {a['token']} (top-2 logit gap {a['gap']}): {a['ghost']!r}")
 
 
 if __name__ == "__main__":
