@@ -4,4 +4,6 @@
 # CODESWIFT_E2E_MODEL picks another model. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The pulled models live in the user's cache (tests/conftest.py otherwise points at a scratch one).
+export CODESWIFT_CACHE="${CODESWIFT_CACHE:-$HOME/.cache/codeswift}"
 exec python -m pytest -m slow -s "$@"
