@@ -159,7 +159,7 @@ def _verify(backend: Backend, tree: TokenTree, st: LoopStats, context: list[int]
             logits = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth)
         argmax = logits.argmax(-1).numpy()
         if first is not None:                    # the root's next token among `first` only
-            allowed = first[first < logits.shape[-1]]
+            allowed = _in_vocab(first, logits)
             argmax[0] = allowed[int(logits[0, allowed].argmax())]
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
@@ -174,18 +174,23 @@ def _verify_sample(backend: Backend, tree: TokenTree, sampler: Sampler, st: Loop
     logits = backend.verify_logits(tree.tokens, tree.parents, tree.depth)     # [n, V]
     if penalty is not None:
         logits = penalty.tree_logits(logits, context, tree.tokens, tree.parents, tree.depth)
-    logits = _restrict_root(logits, first)
+    logits = restrict_root(logits, first)
     st.verify_ms += (time.perf_counter() - t0) * 1000
     st.steps += 1
     return sample_accept(tree, probs_from_logits(logits, sampler.temperature, sampler.top_p), sampler.gen)
 
 
-def _restrict_root(logits, allowed: np.ndarray | None):
+def _in_vocab(allowed: np.ndarray, logits) -> np.ndarray:
+    """The ids of `allowed` the model has logits for (a tokenizer may count more tokens)."""
+    return allowed[allowed < logits.shape[-1]]
+
+
+def restrict_root(logits, allowed: np.ndarray | None):
     """`logits` [n, V] with the root's next token limited to `allowed` (token healing)."""
     if allowed is None:
         return logits
     import torch
-    allowed = torch.as_tensor(allowed[allowed < logits.shape[-1]], dtype=torch.long)
+    allowed = torch.as_tensor(_in_vocab(allowed, logits), dtype=torch.long)
     logits = logits.clone()
     root = torch.full_like(logits[0], float("-inf"))
     root[allowed] = logits[0, allowed]

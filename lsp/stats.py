@@ -13,7 +13,7 @@ class Sample:
     speedup: float | None
     prefill_ms: float | None = None     # time to the first token (the prompt's fill + the first step)
     engine_ms: float | None = None      # the engine's own time (the rest of `ms`: queue, LSP, post-processing)
-    steps: int | None = None            # verify steps after the first token
+    steps: int | None = None            # verify steps (the first one, which yields the first token, included)
     verify_ms: float | None = None      # their forward passes
     draft_ms: float | None = None       # drafting them
 

@@ -92,7 +92,7 @@ def near_tie_alternatives(engine, text: str, offset: int, mode: str, tokens: lis
     """The ghost text the model writes if it takes the runner-up at the first near tie along its
     greedy `tokens` (logits of the whole chain in one forward pass), with that tie's place and gap."""
     from codeswift.ending import make_stop
-    from codeswift.loop import generate
+    from codeswift.loop import generate, restrict_root
     from codeswift.tree import chain_tree
     from codeswift.types import CompletionRequest
     prefix, suffix = text[:offset], text[offset:]
@@ -103,14 +103,9 @@ def near_tie_alternatives(engine, text: str, offset: int, mode: str, tokens: lis
     be = engine.backend
     be.prefill(prompt[:-1], None, logits=False)
     t = chain_tree(prompt[-1], tokens)
-    logits = be.verify_logits(t.tokens, t.parents, t.depth)
+    logits = restrict_root(be.verify_logits(t.tokens, t.parents, t.depth), first)   # as the server's rule
     for i in range(len(tokens)):
-        row = logits[i].clone()
-        if i == 0 and first is not None:
-            keep = row[first].clone()
-            row.fill_(float("-inf"))
-            row[first] = keep
-        top = row.topk(2)
+        top = logits[i].topk(2)
         gap = float(top.values[0] - top.values[1])
         if gap >= NEAR_TIE:
             continue
